@@ -1,0 +1,189 @@
+"""The ``xunshi`` command line. Results go to stdout (one JSON object with ``--json``); logs and
+progress go to stderr. Exit codes: 0 success, 1 some input failed, 2 usage error."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from assistant.settings import Settings
+from ingest.errors import XunshiError
+
+log = logging.getLogger("xunshi")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _emit_json(payload: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
+
+
+def _services(args: argparse.Namespace):
+    # Imported here so that `xunshi --help` stays instant and nothing loads at import time.
+    from assistant import services
+
+    return services
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    services = _services(args)
+    embeddings = services.build_embeddings(settings)
+    store = services.build_store(settings, services.build_chroma_client(settings), embeddings)
+    indexer = services.build_indexer(settings, store, embeddings, show_progress=not args.quiet)
+    report = indexer.ingest([Path(p) for p in args.paths])
+    for skipped in report.skipped:
+        log.info("skipped %s: %s", skipped["source"], skipped["reason"])
+    for failure in report.failed:
+        print(f"xunshi: failed: {failure['source']}: {failure['error']}", file=sys.stderr)
+    if args.json:
+        _emit_json(report.as_dict())
+    else:
+        print(
+            f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
+            f"removed {report.removed}, failed {len(report.failed)}, skipped {len(report.skipped)}; "
+            f"the index holds {report.documents} documents, {report.chunks} chunks"
+        )
+    if report.failed:
+        print(f"xunshi: {len(report.failed)} file(s) failed; the others were ingested", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    from vectorstore.search import SearchFilters
+
+    services = _services(args)
+    embeddings = services.build_embeddings(settings)
+    store = services.build_store(settings, services.build_chroma_client(settings), embeddings)
+    retriever = services.build_retriever(settings, store, embeddings)
+    filters = SearchFilters(doc_ids=args.doc or [], year=args.year, level=args.level)
+    passages = retriever.search(args.query, k=args.k, filters=filters)
+    if args.json:
+        _emit_json({"query": args.query, "results": [p.as_dict() for p in passages]})
+        return EXIT_OK
+    if not passages:
+        print("no passages found (is anything ingested? see `xunshi docs list`)")
+    for p in passages:
+        where = f"{p.title} › {p.section}" if p.section else p.title
+        print(f"{p.rank:>2}. [{p.score:.3f}] {where}")
+        print(textwrap.indent(p.text, "    "))
+        print()
+    return EXIT_OK
+
+
+def cmd_docs_list(args: argparse.Namespace, settings: Settings) -> int:
+    services = _services(args)
+    store = services.build_store(settings, services.build_chroma_client(settings))
+    docs = store.documents()
+    if args.json:
+        _emit_json({"documents": [d.as_dict() for d in docs], "count": len(docs), "chunks": store.count()})
+        return EXIT_OK
+    if not docs:
+        print("no documents yet: run `xunshi ingest PATH`")
+    for d in docs:
+        meta = " ".join(str(v) for v in (d.year, d.level) if v)
+        print(f"{d.doc_id}  {d.title}  [{meta or '-'}]  {d.chunks} chunks  {d.source}")
+    return EXIT_OK
+
+
+def cmd_docs_remove(args: argparse.Namespace, settings: Settings) -> int:
+    services = _services(args)
+    store = services.build_store(settings, services.build_chroma_client(settings))
+    removed = {doc_id: store.remove(doc_id) for doc_id in args.doc_ids}
+    if args.json:
+        _emit_json({"removed": [{"doc_id": d, "chunks": n} for d, n in removed.items()]})
+    else:
+        for doc_id, n in removed.items():
+            print(f"removed {doc_id} ({n} chunks)")
+    return EXIT_OK
+
+
+def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
+    from vectorstore.reindex import reindex
+
+    services = _services(args)
+    embeddings = services.build_embeddings(settings)
+    n = reindex(services.build_chroma_client(settings), settings.collection, embeddings, not args.quiet)
+    if args.json:
+        _emit_json({"reindexed": n, "embed_model": embeddings.model_name})
+    else:
+        print(f"re-embedded {n} chunks with {embeddings.model_name}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, with one sub-command per job."""
+    parser = argparse.ArgumentParser(prog="xunshi", description="巡视巡察材料离线助手 — offline assistant over inspection materials.")
+    parser.add_argument("--home", type=Path, help="data directory (default: $XUNSHI_HOME or ~/.xunshi)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def json_flag(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+    p = sub.add_parser("ingest", help="add or update files and folders in the index")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (searched recursively)")
+    p.add_argument("--chunk-size", type=int, help="target chunk size in characters (default 300)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    json_flag(p)
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("search", help="find the passages that best match a question")
+    p.add_argument("query", metavar="QUERY")
+    p.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
+    p.add_argument("--doc", action="append", metavar="DOC_ID", help="only this document (repeatable)")
+    p.add_argument("--year", type=int, help="only documents of this year")
+    p.add_argument("--level", choices=["自治区", "省", "市", "县"], help="only documents of this level")
+    json_flag(p)
+    p.set_defaults(func=cmd_search)
+
+    docs = sub.add_parser("docs", help="list or remove documents").add_subparsers(dest="docs_command", required=True, metavar="ACTION")
+    p = docs.add_parser("list", help="list the stored documents")
+    json_flag(p)
+    p.set_defaults(func=cmd_docs_list)
+    p = docs.add_parser("remove", help="remove documents and all their chunks")
+    p.add_argument("doc_ids", nargs="+", metavar="DOC_ID")
+    json_flag(p)
+    p.set_defaults(func=cmd_docs_remove)
+
+    p = sub.add_parser("reindex", help="re-embed the stored chunks with the configured model")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    json_flag(p)
+    p.set_defaults(func=cmd_reindex)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="xunshi: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("httpx", "chromadb", "sentence_transformers", "urllib3", "jieba"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    overrides = {"home": args.home} if args.home else {}
+    if getattr(args, "chunk_size", None):
+        overrides["chunk_size"] = args.chunk_size
+    try:
+        settings = Settings(**overrides)
+    except ValueError as e:
+        print(f"xunshi: invalid setting: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    from assistant.services import apply_offline_environment
+
+    apply_offline_environment(settings)
+    try:
+        return args.func(args, settings)
+    except XunshiError as e:
+        print(f"xunshi: error: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("xunshi: interrupted", file=sys.stderr)
+        return 130

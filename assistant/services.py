@@ -1,0 +1,80 @@
+"""The composition root: the one place that builds configured objects from settings."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+from urllib.parse import urlparse
+
+from assistant.settings import Settings
+from ingest.errors import ConfigError, StoreError
+
+log = logging.getLogger(__name__)
+
+
+def apply_offline_environment(settings: Settings) -> None:
+    """Turn off every phone-home before any library that reads these variables is imported."""
+    os.environ["ANONYMIZED_TELEMETRY"] = "False"
+    os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if settings.hub_offline:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+
+def build_chroma_client(settings: Settings) -> Any:
+    """A Chroma client: ``HttpClient`` when XUNSHI_CHROMA_URL is set, else a store under home."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_url:
+        url = urlparse(settings.chroma_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ConfigError(
+                f"XUNSHI_CHROMA_URL must look like http://host:port, got '{settings.chroma_url}'"
+            )
+        try:
+            return chromadb.HttpClient(
+                host=url.hostname,
+                port=url.port or (443 if url.scheme == "https" else 8000),
+                ssl=url.scheme == "https",
+                settings=chroma_settings,
+            )
+        except Exception as e:  # chromadb raises plain ValueError/ConnectionError variants
+            raise StoreError(f"cannot reach the Chroma server at {settings.chroma_url}: {e}") from e
+    path = settings.home_dir / "chroma"
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+def build_embeddings(settings: Settings) -> Any:
+    """The configured embedding model, loaded from disk."""
+    from vectorstore.embeddings import load_embeddings
+
+    return load_embeddings(settings)
+
+
+def build_store(settings: Settings, client: Any, embeddings: Any | None = None) -> Any:
+    """The chunk store; without embeddings it is opened for listing and removing only."""
+    from vectorstore.store import ChunkStore
+
+    if embeddings is None:
+        return ChunkStore(client, settings.collection)
+    return ChunkStore(client, settings.collection, embeddings.model_name, embeddings.dimension)
+
+
+def build_indexer(settings: Settings, store: Any, embeddings: Any, show_progress: bool = True) -> Any:
+    """The indexer that ingests files into ``store``."""
+    from vectorstore.indexing import Indexer
+
+    return Indexer(store, embeddings, settings.chunk_size, settings.embed_batch_size, show_progress)
+
+
+def build_retriever(settings: Settings, store: Any, embeddings: Any) -> Any:
+    """The retriever used by search (dense for now)."""
+    from vectorstore.search import DenseRetriever
+
+    return DenseRetriever(store, embeddings)

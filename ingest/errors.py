@@ -1,0 +1,29 @@
+"""The errors xunshi raises, in one place.
+
+They live in the bottom layer (``ingest``) so that every layer can raise them; only the CLI and
+the UI turn them into exit codes or on-page messages.
+"""
+
+
+class XunshiError(Exception):
+    """Base class: a problem the user can act on; the message says what to do."""
+
+
+class ConfigError(XunshiError):
+    """A setting is missing or invalid."""
+
+
+class LoadError(XunshiError):
+    """A file could not be read into text (empty, corrupt, encrypted, binary, unsupported)."""
+
+
+class EmbeddingModelError(XunshiError):
+    """The embedding model cannot be found or loaded."""
+
+
+class StoreError(XunshiError):
+    """The vector store cannot be opened or does not match the configured model."""
+
+
+class UnknownDocumentError(XunshiError):
+    """A document id that is not in the store."""

@@ -1,0 +1,75 @@
+"""The data that flows through ingest: loaded lines, source documents, chunks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line or block of a loaded file, before cleaning.
+
+    Attributes:
+        text: The text, without its line break.
+        page: 1-based page number (PDF), or None.
+        heading_level: A level given by the file format itself (a docx heading style, an HTML
+            ``<h2>``), or None when only the text can tell.
+        joinable: True when a hard break may fall inside a sentence (plain text, PDF), so that
+            cleaning may re-join it with the next line; False for blocks that are whole
+            paragraphs or table rows (docx, HTML).
+    """
+
+    text: str
+    page: int | None = None
+    heading_level: int | None = None
+    joinable: bool = True
+
+
+@dataclass
+class LoadedFile:
+    """What a loader returns: the file's lines in reading order."""
+
+    lines: list[Line]
+    format: str
+
+
+@dataclass
+class Paragraph:
+    """A cleaned paragraph of a document, with where it sits in the document's text."""
+
+    text: str
+    start: int
+    page: int | None = None
+    heading_level: int | None = None
+
+
+@dataclass
+class SourceDocument:
+    """One article: a whole file, or one article of a compilation (汇编).
+
+    ``text`` is the cleaned text (paragraphs joined by newlines); chunk spans index into it.
+    """
+
+    doc_id: str
+    title: str
+    source: str
+    text: str
+    paragraphs: list[Paragraph]
+    content_hash: str
+    file_hash: str
+    year: int | None = None
+    level: str | None = None
+    format: str = "txt"
+
+
+@dataclass
+class Chunk:
+    """A passage of a document: the unit that is embedded, stored and cited."""
+
+    doc_id: str
+    order: int
+    text: str
+    section: str
+    start: int
+    end: int
+    page: int | None = None

@@ -1,0 +1,50 @@
+"""Files → documents → chunks. Each step is a pure function over data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ingest.chunking import DEFAULT_CHUNK_SIZE, chunk_document
+from ingest.clean import build_paragraphs, drop_junk
+from ingest.compilation import split_compilation
+from ingest.metadata import detect_level, make_doc_id, sha256_hex, year_from_title
+from ingest.models import Chunk, LoadedFile, SourceDocument
+
+
+def documents_from_loaded(loaded: LoadedFile, source: str, file_hash: str, fallback_title: str) -> list[SourceDocument]:
+    """Clean a loaded file and split it into its articles."""
+    documents = []
+    for article in split_compilation(drop_junk(loaded.lines), fallback_title):
+        paragraphs = build_paragraphs(article.lines)
+        if not paragraphs:
+            continue
+        text = "\n".join(p.text for p in paragraphs)
+        documents.append(
+            SourceDocument(
+                doc_id=make_doc_id(source, article.title),
+                title=article.title,
+                source=source,
+                text=text,
+                paragraphs=paragraphs,
+                content_hash=sha256_hex(f"{article.title}\n{text}"),
+                file_hash=file_hash,
+                year=year_from_title(article.title),
+                level=detect_level(article.title, text),
+                format=loaded.format,
+            )
+        )
+    return documents
+
+
+def load_documents(path: Path) -> list[SourceDocument]:
+    """Read one file into its documents. Raises LoadError when the file cannot be used."""
+    from ingest.loaders import load_file  # loaders pull in format libraries; import on use
+
+    path = path.resolve()
+    loaded = load_file(path)
+    return documents_from_loaded(loaded, str(path), sha256_hex(path.read_bytes()), path.stem)
+
+
+def chunk_documents(documents: list[SourceDocument], size: int = DEFAULT_CHUNK_SIZE) -> dict[str, list[Chunk]]:
+    """Chunks of each document, keyed by doc_id."""
+    return {doc.doc_id: chunk_document(doc, size) for doc in documents}

@@ -1,0 +1,1 @@
+"""Stores and retrieves chunks: Chroma, embeddings, search."""

@@ -1,0 +1,88 @@
+"""Search: a question in, ranked passages out."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from vectorstore.store import NO_PAGE, ChunkStore, Hit
+
+
+@dataclass
+class SearchFilters:
+    """Restrictions applied inside the store query, before the top k are cut."""
+
+    doc_ids: list[str] = field(default_factory=list)
+    year: int | None = None
+    level: str | None = None
+
+    def where(self) -> dict | None:
+        """The Chroma ``where`` clause, or None when nothing is restricted."""
+        clauses: list[dict] = []
+        if self.doc_ids:
+            clauses.append({"doc_id": {"$in": list(self.doc_ids)}})
+        if self.year is not None:
+            clauses.append({"year": self.year})
+        if self.level:
+            clauses.append({"level": self.level})
+        if not clauses:
+            return None
+        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+@dataclass
+class Passage:
+    """A retrieved chunk, in the field names other tools rely on."""
+
+    doc_id: str
+    title: str
+    section: str
+    text: str
+    source: str
+    score: float
+    rank: int
+    chunk_id: str = ""
+    year: int | None = None
+    level: str | None = None
+    page: int | None = None
+    start: int = 0
+    end: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        return asdict(self)
+
+
+def passage_from_hit(hit: Hit, rank: int, score: float | None = None) -> Passage:
+    """Turn a store hit into a passage at ``rank`` (1-based)."""
+    meta = hit.metadata
+    return Passage(
+        doc_id=meta["doc_id"],
+        title=meta["title"],
+        section=meta["section"],
+        text=hit.text,
+        source=meta["source"],
+        score=round(hit.score if score is None else score, 4),
+        rank=rank,
+        chunk_id=hit.chunk_id,
+        year=meta.get("year") or None,
+        level=meta.get("level") or None,
+        page=None if meta.get("page", NO_PAGE) == NO_PAGE else meta["page"],
+        start=meta.get("start", 0),
+        end=meta.get("end", 0),
+    )
+
+
+class DenseRetriever:
+    """Nearest chunks by embedding similarity (cosine)."""
+
+    def __init__(self, store: ChunkStore, embeddings: Any) -> None:
+        self.store = store
+        self.embeddings = embeddings
+
+    def search(self, query: str, k: int = 5, filters: SearchFilters | None = None) -> list[Passage]:
+        """The ``k`` best passages for ``query``, best first."""
+        vector = self.embeddings.embed_query(query)
+        where = filters.where() if filters else None
+        hits = self.store.query(vector, k, where)
+        return [passage_from_hit(hit, rank) for rank, hit in enumerate(hits, start=1)]

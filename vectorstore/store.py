@@ -1,0 +1,253 @@
+"""The chunk store: one Chroma collection holds every chunk, its text, its embedding and its metadata.
+
+Documents are not stored separately: a document is the set of chunks that share its ``doc_id``
+and ``content_hash``, and every chunk carries the document's fields. A new version of a document is
+written under new ids (they include the content hash) before the old version is deleted, so an
+interrupted write never leaves a document with fewer chunks than before.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from ingest.chunking import embedding_text
+from ingest.errors import StoreError, UnknownDocumentError
+from ingest.models import Chunk, SourceDocument
+
+log = logging.getLogger(__name__)
+
+# Chroma refuses larger batches; 5461 is its documented maximum for the embedded store.
+MAX_BATCH = 2000
+NO_PAGE = -1
+
+
+@dataclass
+class StoredDocument:
+    """A document as the store knows it, aggregated from its chunks."""
+
+    doc_id: str
+    title: str
+    source: str
+    content_hash: str
+    file_hash: str
+    year: int | None
+    level: str | None
+    chunks: int
+    expected_chunks: int
+    added_at: str
+    versions: int = 1
+
+    @property
+    def complete(self) -> bool:
+        """True when exactly one version is stored and all of its chunks are there."""
+        return self.versions == 1 and self.chunks == self.expected_chunks
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields shown by ``docs list --json``."""
+        return {
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "source": self.source,
+            "year": self.year,
+            "level": self.level,
+            "chunks": self.chunks,
+            "content_hash": self.content_hash,
+            "added_at": self.added_at,
+        }
+
+
+@dataclass
+class Hit:
+    """A chunk returned by a query, with its cosine similarity to the query."""
+
+    chunk_id: str
+    text: str
+    metadata: dict[str, Any]
+    score: float
+
+
+def chunk_id(doc: SourceDocument, chunk: Chunk) -> str:
+    """Chunk ids include the content hash, so a new version never overwrites the old in place."""
+    return f"{doc.doc_id}:{doc.content_hash[:12]}:{chunk.order:05d}"
+
+
+def chunk_metadata(doc: SourceDocument, chunk: Chunk, total: int, added_at: str) -> dict[str, Any]:
+    """Everything stored beside a chunk's text (Chroma metadata values are scalars, never None)."""
+    return {
+        "doc_id": doc.doc_id,
+        "title": doc.title,
+        "source": doc.source,
+        "content_hash": doc.content_hash,
+        "file_hash": doc.file_hash,
+        "year": doc.year if doc.year is not None else 0,
+        "level": doc.level or "",
+        "format": doc.format,
+        "section": chunk.section,
+        "order": chunk.order,
+        "start": chunk.start,
+        "end": chunk.end,
+        "page": chunk.page if chunk.page is not None else NO_PAGE,
+        "chunk_count": total,
+        "added_at": added_at,
+    }
+
+
+def _batches(items: Sequence[Any], size: int) -> Iterator[slice]:
+    for start in range(0, len(items), size):
+        yield slice(start, start + size)
+
+
+class ChunkStore:
+    """Chunks in a Chroma collection that records the embedding model it was built with.
+
+    Args:
+        client: A Chroma client (``PersistentClient`` on a directory, or ``HttpClient``).
+        collection: The collection's name.
+        model_name: The embedding model's name, recorded in the collection and checked against
+            it; None opens the store for listing and removing only.
+        dimension: The embedding dimension, recorded and checked with the model name.
+    """
+
+    def __init__(self, client: Any, collection: str, model_name: str | None = None,
+                 dimension: int | None = None) -> None:
+        self.client = client
+        self.name = collection
+        self.model_name = model_name
+        self.dimension = dimension
+        self.collection = client.get_or_create_collection(
+            collection,
+            configuration={"hnsw": {"space": "cosine"}},
+            metadata=self._model_metadata() if model_name else None,
+            embedding_function=None,
+        )
+        if model_name:
+            self._check_model()
+
+    def _model_metadata(self) -> dict[str, Any]:
+        return {"embed_model": self.model_name, "embed_dim": self.dimension}
+
+    def _check_model(self) -> None:
+        meta = self.collection.metadata or {}
+        stored_model, stored_dim = meta.get("embed_model"), meta.get("embed_dim")
+        if stored_model is None and self.collection.count() == 0:
+            # Opened before any model was known (e.g. by `docs list` on a new home): claim it now.
+            self.collection.modify(metadata=self._model_metadata())
+            return
+        if stored_model != self.model_name or stored_dim != self.dimension:
+            raise StoreError(
+                f"the index '{self.name}' was built with the embedding model '{stored_model}' "
+                f"({stored_dim} dimensions), but XUNSHI_EMBED_MODEL is '{self.model_name}' "
+                f"({self.dimension} dimensions). Run `xunshi reindex` to re-embed the stored chunks "
+                f"with the configured model, or set XUNSHI_EMBED_MODEL={stored_model}."
+            )
+
+    # --- writing -------------------------------------------------------------------------------
+
+    def put_document(self, doc: SourceDocument, chunks: list[Chunk], vectors: Sequence[Sequence[float]]) -> None:
+        """Store a document's chunks, then drop any other version of it.
+
+        The new chunks are written first (under ids that include the content hash); only then are
+        the old version's chunks deleted, so an interruption leaves either version complete.
+        """
+        if len(chunks) != len(vectors):
+            raise ValueError("one vector per chunk")
+        added_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        ids = [chunk_id(doc, c) for c in chunks]
+        metas = [chunk_metadata(doc, c, len(chunks), added_at) for c in chunks]
+        for part in _batches(ids, MAX_BATCH):
+            self.collection.upsert(
+                ids=ids[part],
+                embeddings=[list(map(float, v)) for v in vectors[part]],
+                documents=[c.text for c in chunks[part]],
+                metadatas=metas[part],
+            )
+        self.collection.delete(
+            where={"$and": [{"doc_id": doc.doc_id}, {"content_hash": {"$ne": doc.content_hash}}]}
+        )
+
+    def remove(self, doc_id: str) -> int:
+        """Delete every chunk of a document; returns how many there were."""
+        found = self.collection.get(where={"doc_id": doc_id}, include=[])
+        if not found["ids"]:
+            raise UnknownDocumentError(f"no document with id '{doc_id}': see `xunshi docs list`")
+        for part in _batches(found["ids"], MAX_BATCH):
+            self.collection.delete(ids=found["ids"][part])
+        return len(found["ids"])
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def count(self) -> int:
+        """Number of stored chunks."""
+        return self.collection.count()
+
+    def iter_records(self, where: dict | None = None, include_embeddings: bool = False) -> Iterable[dict[str, Any]]:
+        """Every stored chunk as ``{"id", "text", "metadata"}`` (and ``"embedding"``), page by page."""
+        include = ["documents", "metadatas"] + (["embeddings"] if include_embeddings else [])
+        offset = 0
+        while True:
+            page = self.collection.get(where=where, include=include, limit=MAX_BATCH, offset=offset)
+            if not page["ids"]:
+                return
+            for i, cid in enumerate(page["ids"]):
+                record = {"id": cid, "text": page["documents"][i], "metadata": page["metadatas"][i]}
+                if include_embeddings:
+                    record["embedding"] = page["embeddings"][i]
+                yield record
+            offset += len(page["ids"])
+
+    def documents(self) -> list[StoredDocument]:
+        """The stored documents, aggregated from their chunks' metadata, sorted by title."""
+        docs: dict[str, StoredDocument] = {}
+        hashes: dict[str, set[str]] = {}
+        offset = 0
+        while True:
+            page = self.collection.get(include=["metadatas"], limit=MAX_BATCH * 2, offset=offset)
+            if not page["ids"]:
+                break
+            for meta in page["metadatas"]:
+                doc_id = meta["doc_id"]
+                hashes.setdefault(doc_id, set()).add(meta["content_hash"])
+                if doc_id in docs:
+                    docs[doc_id].chunks += 1
+                    continue
+                docs[doc_id] = StoredDocument(
+                    doc_id=doc_id,
+                    title=meta["title"],
+                    source=meta["source"],
+                    content_hash=meta["content_hash"],
+                    file_hash=meta["file_hash"],
+                    year=meta["year"] or None,
+                    level=meta["level"] or None,
+                    chunks=1,
+                    expected_chunks=meta["chunk_count"],
+                    added_at=meta["added_at"],
+                )
+            offset += len(page["ids"])
+        for doc_id, doc in docs.items():
+            doc.versions = len(hashes[doc_id])
+        return sorted(docs.values(), key=lambda d: (d.title, d.doc_id))
+
+    def query(self, vector: Sequence[float], k: int, where: dict | None = None) -> list[Hit]:
+        """The ``k`` chunks nearest to ``vector`` that match ``where``, best first."""
+        if k <= 0 or self.count() == 0:
+            return []
+        result = self.collection.query(
+            query_embeddings=[list(map(float, vector))],
+            n_results=k,
+            where=where,
+            include=["documents", "metadatas", "distances"],
+        )
+        return [
+            Hit(chunk_id=cid, text=text, metadata=meta, score=1.0 - float(dist))
+            for cid, text, meta, dist in zip(
+                result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0]
+            )
+        ]
+
+    def embedding_texts(self, records: Iterable[dict[str, Any]]) -> list[str]:
+        """The texts that were embedded for stored records ("title / section / chunk")."""
+        return [embedding_text(r["metadata"]["title"], r["metadata"]["section"], r["text"]) for r in records]
