@@ -1,0 +1,138 @@
+"""Text helpers shared by every loader: decode bytes, split lines, tidy one line."""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import unicodedata
+
+import charset_normalizer
+
+from ingest.errors import LoadError
+
+logger = logging.getLogger(__name__)
+
+BINARY_CONTENT = "not a text file (binary content)"
+
+# Byte-order marks, longest first: the UTF-32 LE mark begins with the UTF-16 LE one.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+# GB2312 and GBK are subsets of GB18030: decoding with the superset never loses a character
+# (a GBK file may still hold a few GB18030-only characters typed on a newer system).
+_CHINESE_ENCODINGS = {"gb2312", "gbk", "gb18030"}
+# Labels web pages use (WHATWG) that Python's codec registry does not know.
+_WEB_LABELS = dict.fromkeys(("x-gbk", "gb_2312", "gb_2312-80", "chinese", "csgb2312", "iso-ir-58"), "gb18030")
+
+# Control characters other than the tab: they are invisible, or junk left by an export.
+_CONTROL = [c for c in range(0x20) if c != 0x09] + list(range(0x7F, 0xA0))
+_ZERO_WIDTH = [0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF, 0x00AD]
+_ODD_SPACES = [0x00A0, 0x1680, *range(0x2000, 0x200B), 0x202F, 0x205F]
+# Kangxi radicals and CJK compatibility ideographs that PDF text extraction yields in place of
+# the ordinary ideograph (``⼯作`` for ``工作``): they would never match a search.
+_LOOKALIKE_RANGES = (range(0x2E80, 0x2FE0), range(0xF900, 0xFB00), range(0x2F800, 0x2FA20))
+
+
+def _build_tidy_table() -> dict[int, str | None]:
+    table: dict[int, str | None] = {c: None for c in _CONTROL + _ZERO_WIDTH}
+    table.update({c: " " for c in _ODD_SPACES})
+    for block in _LOOKALIKE_RANGES:
+        for code in block:
+            char = chr(code)
+            plain = unicodedata.normalize("NFKC", char)
+            if plain != char and len(plain) == 1:
+                table[code] = plain
+    return table
+
+
+_TIDY_TABLE = _build_tidy_table()
+
+
+def tidy_line(text: str) -> str:
+    """Tidy one line of text from any format.
+
+    Removes zero-width characters, the soft hyphen and control characters (tabs stay: a table
+    of contents uses them), turns NBSP and other odd spaces into plain spaces, maps Kangxi
+    radicals and compatibility ideographs to the ordinary ideograph, and strips whitespace
+    (ideographic space included) at the end of the line. Leading indentation is kept: an
+    indent such as ``　　`` marks the start of a paragraph.
+    """
+    return text.translate(_TIDY_TABLE).rstrip()
+
+
+def split_lines(text: str) -> list[str]:
+    """Split text on any line ending (``\\r\\n``, ``\\r``, ``\\n``, form feed, U+2028...)."""
+    return text.splitlines()
+
+
+def is_blank(text: str) -> bool:
+    """True when the text holds nothing but whitespace and invisible characters."""
+    return not text.translate(_TIDY_TABLE).strip()
+
+
+def decode_text(data: bytes, *, declared: str | None = None) -> str:
+    """Decode the bytes of a text file to a string without a BOM.
+
+    Order: a byte-order mark; an encoding the file declares (an HTML ``<meta charset>``) if it
+    decodes cleanly; UTF-8 if it decodes cleanly; else charset-normalizer's guess, where a
+    Chinese encoding wins over the others it finds plausible, read as GB18030.
+
+    Raises:
+        LoadError: the bytes are not text (NUL bytes outside UTF-16/32, or no plausible
+            encoding).
+    """
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return _checked(data[len(bom) :].decode(encoding))
+            except UnicodeDecodeError:
+                logger.info("bytes after a %s byte-order mark do not decode; guessing", encoding)
+                break
+    if b"\x00" in data:
+        raise LoadError(BINARY_CONTENT)
+    if declared:
+        try:
+            return _checked(data.decode(_superset(declared)))
+        except (LookupError, UnicodeDecodeError):
+            logger.info("declared encoding %r does not fit the bytes; guessing", declared)
+    try:
+        return _checked(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        pass
+    return _checked(_guess(data))
+
+
+def _guess(data: bytes) -> str:
+    matches = charset_normalizer.from_bytes(data)
+    if not matches:
+        raise LoadError(BINARY_CONTENT)
+    # On short Chinese texts charset-normalizer often ranks cp949, Big5 or UTF-16 first
+    # with GB18030 close behind; the users' files are mainland Chinese, so GB18030 wins.
+    for match in matches:
+        if match.encoding.lower() in _CHINESE_ENCODINGS:
+            try:
+                return data.decode("gb18030")
+            except UnicodeDecodeError:
+                break
+    best = matches.best()
+    return str(best)
+
+
+def _superset(encoding: str) -> str:
+    label = encoding.strip().lower()
+    name = codecs.lookup(_WEB_LABELS.get(label, label)).name  # LookupError for an unknown name
+    return "gb18030" if name in _CHINESE_ENCODINGS else name
+
+
+def _checked(text: str) -> str:
+    """Refuse decoded text that is mostly control characters: binary that happened to decode."""
+    if text:
+        odd = sum(1 for c in text if (ord(c) < 0x20 and c not in "\t\n\r\f\v") or c == "\ufffd")
+        if odd > max(2, len(text) // 100):
+            raise LoadError(BINARY_CONTENT)
+    return text
