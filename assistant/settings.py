@@ -19,6 +19,10 @@ class Settings(BaseSettings):
         default=Path("~/.xunshi"),
         description="Data directory: the Chroma store, unpacked models, caches, uploads.",
     )
+    models_dir: Path | None = Field(
+        default=None,
+        description="Where bundled models are unpacked; unset = HOME/models.",
+    )
     embed_model: str = Field(
         default=DEFAULT_EMBED_MODEL,
         description=(
@@ -62,3 +66,8 @@ class Settings(BaseSettings):
     def home_dir(self) -> Path:
         """The data directory, expanded and absolute."""
         return self.home.expanduser().resolve()
+
+    @property
+    def models_path(self) -> Path:
+        """Where bundled models are unpacked."""
+        return (self.models_dir or self.home_dir / "models").expanduser().resolve()

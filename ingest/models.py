@@ -60,6 +60,9 @@ class SourceDocument:
     year: int | None = None
     level: str | None = None
     format: str = "txt"
+    # How many documents the file holds (a compilation holds several): lets the store tell that
+    # an article was removed while its file stayed the same.
+    file_documents: int = 1
 
 
 @dataclass

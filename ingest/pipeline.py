@@ -33,6 +33,8 @@ def documents_from_loaded(loaded: LoadedFile, source: str, file_hash: str, fallb
                 format=loaded.format,
             )
         )
+    for doc in documents:
+        doc.file_documents = len(documents)
     return documents
 
 

@@ -138,7 +138,9 @@ class Indexer:
                 continue
             file_hash = sha256_hex(data)
             stored = by_source.get(source, [])
-            if stored and all(d.file_hash == file_hash and d.complete for d in stored):
+            if stored and len(stored) == stored[0].file_documents and all(
+                d.file_hash == file_hash and d.complete for d in stored
+            ):
                 report.unchanged += len(stored)
                 continue
             twin = by_file_hash.get(file_hash)
@@ -152,7 +154,7 @@ class Indexer:
                     raise LoadError("no text left after cleaning")
             except XunshiError as e:
                 report.failed.append({"source": source, "error": str(e)})
-                log.warning("%s: %s", source, e)
+                log.debug("%s: %s", source, e)
                 continue
             self._store_file(source, documents, stored, report)
             by_file_hash[file_hash] = source

@@ -39,6 +39,7 @@ class StoredDocument:
     chunks: int
     expected_chunks: int
     added_at: str
+    file_documents: int = 1
     versions: int = 1
 
     @property
@@ -92,6 +93,7 @@ def chunk_metadata(doc: SourceDocument, chunk: Chunk, total: int, added_at: str)
         "end": chunk.end,
         "page": chunk.page if chunk.page is not None else NO_PAGE,
         "chunk_count": total,
+        "file_documents": doc.file_documents,
         "added_at": added_at,
     }
 
@@ -225,6 +227,7 @@ class ChunkStore:
                     chunks=1,
                     expected_chunks=meta["chunk_count"],
                     added_at=meta["added_at"],
+                    file_documents=meta.get("file_documents", 1),
                 )
             offset += len(page["ids"])
         for doc_id, doc in docs.items():
