@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from ingest.models import Chunk, Paragraph, SourceDocument
-from ingest.structure import SectionTracker, parse_heading
+from ingest.structure import SectionTracker, outline
 
 DEFAULT_CHUNK_SIZE = 300
 SECTION_SEPARATOR = " › "
@@ -13,8 +14,11 @@ SECTION_SEPARATOR = " › "
 LONG_PARAGRAPH_FACTOR = 1.5
 # A "sentence" longer than this (tables, lists without punctuation) is cut at clause marks.
 MAX_SENTENCE_FACTOR = 4
+# A chunk shorter than this share of the target is merged with a neighbour of its section.
+MIN_CHUNK_FACTOR = 0.2
 _SENTENCE = re.compile(r"[^。！？；!?;]*[。！？；!?;]+[”’』」）)》]*|[^。！？；!?;]+$")
-_CLAUSE = re.compile(r"[^，、,]*[，、,]+|[^，、,]+$")
+# Clause marks, and the cell borders of a table row ("a | b").
+_CLAUSE = re.compile(r"[^，、,|]*[，、,|]+|[^，、,|]+$")
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
@@ -42,67 +46,154 @@ def _bounded_sentences(text: str, size: int) -> list[tuple[int, int]]:
 def pack_sentences(text: str, size: int) -> list[tuple[int, int]]:
     """Group a long paragraph's sentences into pieces of about ``size`` characters.
 
-    Each piece after the first repeats the last sentence of the piece before it.
+    Each piece after the first repeats the last sentence of the piece before it, when that
+    sentence leaves room for more. No piece is left shorter than a fifth of ``size``: a short
+    sentence before a long one goes with it, and a short last piece joins the one before.
     """
     sentences = _bounded_sentences(text, size)
+    minimum = size * MIN_CHUNK_FACTOR
     pieces: list[tuple[int, int]] = []
     i = 0
     while i < len(sentences):
         j = i + 1
         while j < len(sentences) and sentences[j][1] - sentences[i][0] <= size:
             j += 1
+        while j < len(sentences) and sentences[j - 1][1] - sentences[i][0] < minimum:
+            j += 1
         pieces.append((sentences[i][0], sentences[j - 1][1]))
         if j >= len(sentences):
             break
-        i = j - 1 if j - 1 > i else j
+        overlap = j - 1
+        i = overlap if overlap > i and sentences[j][1] - sentences[overlap][0] <= size else j
+    if len(pieces) >= 2 and pieces[-1][1] - pieces[-1][0] < minimum:
+        pieces[-2:] = [(pieces[-2][0], pieces[-1][1])]
     return pieces
 
 
-def chunk_document(doc: SourceDocument, size: int = DEFAULT_CHUNK_SIZE) -> list[Chunk]:
-    """Cut a document into chunks that carry their section path and their span in ``doc.text``.
+class _Packer:
+    """Packs a document's body paragraphs into chunks; the caller says where sections begin."""
 
-    Consecutive paragraphs of one section are packed up to ``size`` characters; a heading starts a
-    new chunk; a long paragraph is split at sentence ends with a one-sentence overlap.
-    """
-    chunks: list[Chunk] = []
-    tracker = SectionTracker()
-    pending: list[Paragraph] = []
+    def __init__(self, doc: SourceDocument, size: int, tracker: SectionTracker) -> None:
+        self.doc, self.size, self.tracker = doc, size, tracker
+        self.minimum = int(size * MIN_CHUNK_FACTOR)
+        self.chunks: list[Chunk] = []
+        self.pending: list[Paragraph] = []
+        # Whether a pending paragraph opens a section of its own (a run-in or unnumbered heading).
+        self.pending_heading = False
 
-    def emit(start: int, end: int, page: int | None) -> None:
-        chunks.append(
+    @property
+    def _pending_chars(self) -> int:
+        if not self.pending:
+            return 0
+        return self.pending[-1].start + len(self.pending[-1].text) - self.pending[0].start
+
+    def _short(self) -> bool:
+        return bool(self.pending) and self._pending_chars < self.minimum
+
+    def _emit(self, start: int, end: int, page: int | None) -> None:
+        self.chunks.append(
             Chunk(
-                doc_id=doc.doc_id,
-                order=len(chunks),
-                text=doc.text[start:end],
-                section=SECTION_SEPARATOR.join(tracker.path),
+                doc_id=self.doc.doc_id,
+                order=len(self.chunks),
+                text=self.doc.text[start:end],
+                section=SECTION_SEPARATOR.join(self.tracker.path),
                 start=start,
                 end=end,
                 page=page,
             )
         )
 
-    def flush() -> None:
-        if pending:
-            emit(pending[0].start, pending[-1].start + len(pending[-1].text), pending[0].page)
-            pending.clear()
+    def _flush(self) -> None:
+        if self.pending:
+            last = self.pending[-1]
+            self._emit(self.pending[0].start, last.start + len(last.text), self.pending[0].page)
+            self._clear()
 
-    for para in doc.paragraphs:
-        heading = parse_heading(para.text, para.heading_level)
+    def _clear(self) -> None:
+        self.pending.clear()
+        self.pending_heading = False
+
+    def _extend_previous(self) -> bool:
+        """Give a short tail to the chunk before it, when that chunk is of the same section, ends
+        right before it and stays within bounds."""
+        if not self.chunks or not self.pending:
+            return False
+        previous, last = self.chunks[-1], self.pending[-1]
+        end = last.start + len(last.text)
+        between = self.doc.text[previous.end : self.pending[0].start]
+        section = SECTION_SEPARATOR.join(self.tracker.path)
+        if previous.section != section or between.strip() or end - previous.start > self.size * LONG_PARAGRAPH_FACTOR:
+            return False
+        self.chunks[-1] = replace(previous, text=self.doc.text[previous.start : end], end=end)
+        self._clear()
+        return True
+
+    def section_ends(self, opens_subsection: bool) -> None:
+        """A heading follows: end the chunk, unless what is pending is too short to stand alone.
+
+        A short introduction to the subsections below (the whole text of its section, or a lead-in
+        ending in a colon such as "着力做好以下十一个方面工作：") is carried into the first chunk
+        of the subsection; a short tail joins the chunk of its section before it; a short text
+        that neither fits goes with the subsection when there is one.
+        """
+        if self._short():
+            section = SECTION_SEPARATOR.join(self.tracker.path)
+            started = bool(self.chunks) and self.chunks[-1].section == section
+            carry = opens_subsection and not self.pending_heading
+            lead_in = self.pending[-1].text.rstrip().endswith(("：", ":"))
+            if carry and (lead_in or not started):
+                return
+            if started and self._extend_previous():
+                return
+            if carry:
+                return
+        self._flush()
+
+    def add(self, para: Paragraph, opens_section: bool = False) -> None:
+        """Add a body paragraph: packed with the ones before it, or split at sentence ends when long.
+
+        ``opens_section`` marks a paragraph led by its own heading (run-in or unnumbered).
+        """
+        if len(para.text) > self.size * LONG_PARAGRAPH_FACTOR:
+            lead = self.pending[0].start if self._short() else None
+            if lead is None:
+                self._flush()
+            self._clear()
+            for n, (start, end) in enumerate(pack_sentences(para.text, self.size)):
+                begin = lead if n == 0 and lead is not None else para.start + start
+                self._emit(begin, para.start + end, para.page)
+            return
+        if self.pending and para.start + len(para.text) - self.pending[0].start > self.size and not self._short():
+            self._flush()
+        self.pending.append(para)
+        self.pending_heading = self.pending_heading or opens_section
+
+    def finish(self) -> list[Chunk]:
+        """The chunks, once the last paragraph has been added."""
+        if not (self._short() and self._extend_previous()):
+            self._flush()
+        return self.chunks
+
+
+def chunk_document(doc: SourceDocument, size: int = DEFAULT_CHUNK_SIZE) -> list[Chunk]:
+    """Cut a document into chunks that carry their section path and their span in ``doc.text``.
+
+    Consecutive paragraphs of one section are packed up to ``size`` characters; a heading starts a
+    new chunk; a long paragraph is split at sentence ends with a one-sentence overlap. No chunk is
+    left shorter than a fifth of ``size`` when a neighbour of the same section can take it: a
+    short lead-in goes with what follows it, a short tail with what precedes it. In a regulation
+    only 编/章/节 are headings; an unnumbered subheading opens a chunk and stays in its text.
+    """
+    tracker = SectionTracker()
+    packer = _Packer(doc, size, tracker)
+    for para, heading in zip(doc.paragraphs, outline(doc.paragraphs)):
         if heading is not None:
-            flush()
+            packer.section_ends(tracker.opens_subsection(heading))
             tracker.enter(heading)
-            if not heading.run_in:
+            if not (heading.run_in or heading.soft):
                 continue
-        if len(para.text) > size * LONG_PARAGRAPH_FACTOR:
-            flush()
-            for start, end in pack_sentences(para.text, size):
-                emit(para.start + start, para.start + end, para.page)
-            continue
-        if pending and para.start + len(para.text) - pending[0].start > size:
-            flush()
-        pending.append(para)
-    flush()
-    return chunks
+        packer.add(para, opens_section=heading is not None)
+    return packer.finish()
 
 
 def embedding_text(title: str, section: str, text: str) -> str:

@@ -1,21 +1,48 @@
-"""Document metadata read off the text: ids, hashes, year, administrative level."""
+"""Document metadata read off the text: ids, hashes, year, administrative level.
+
+Levels are the ranks of the party committee or government whose work a document records:
+自治区 / 省 / 市 / 县. The four municipalities directly under the central government (直辖市:
+北京, 上海, 天津, 重庆) rank as provinces, and their committees run 巡视 as provincial committees
+do, so a document of 北京市委 or 上海市人民政府 is 省; their districts (区委) are 县. A bare
+``市委`` that names no city stays 市: the text does not say which kind of city it is. Documents of
+the centre (中共中央, 国务院, 中央纪委) have no level of these four.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import re
 
+_MUNICIPALITY = "(?:北京|上海|天津|重庆)市"
 # Earliest mention wins; 区委/旗委 are county-level, 州委/盟委 city-level (地级).
 _LEVEL_PATTERNS = [
     ("自治区", re.compile(r"自治区(?:党委|纪委|政府|人民政府)")),
-    ("省", re.compile(r"省委|省纪委|省政府|省人民政府|全省")),
-    ("市", re.compile(r"市委|市纪委|州委|盟委|市政府|全市")),
+    ("省", re.compile(rf"省委|省纪委|省政府|省人民政府|全省|{_MUNICIPALITY}(?:委|纪委|政府|人民政府)")),
+    ("市", re.compile(r"(?<!直辖)市委|市纪委|州委|盟委|市政府|全市")),
     ("县", re.compile(r"县委|区委|旗委|县纪委|全县")),
 ]
+# "省、自治区、直辖市（委员会）": the fixed phrase of central rules that names every province-level
+# unit at once; it tells nothing about the document's own level.
+_ALL_PROVINCES = re.compile(r"省、自治区、直辖市(?:党委|委员会|纪委)?")
 _YEAR = re.compile(r"((?:19|20)\d{2})年")
+# A year standing alone at the end of a title ("中国共产党纪律处分条例 2023") or before 版.
+_BARE_YEAR = re.compile(r"(?<![\d.])((?:19|20)\d{2})(?:\s*版|\s*[）)]?\s*$)")
+# A 题注 under a title: "（2021年12月6日中共中央政治局会议审议批准 2021年12月24日中共中央发布）",
+# "(2019.1.1起施行）", "（中纪发〔2010〕13号 2010年4月1日）"; a blank line may cut it in two,
+# so a piece that only opens or only closes the bracket counts too. "（一）" opens an item, not a 题注.
+_HEADNOTE = re.compile(r"^(?![（(][一二三四五六七八九十\d]+[）)])(?:[（(][^。]{4,100}|[^。（(]{4,100}[）)])$")
+_HEADNOTE_YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?:年|[.．-]\d{1,2}[.．-]\d{1,2})")
+# The headnote sits among the first few paragraphs.
+HEADNOTE_LOOKAHEAD = 3
+# The last article of a regulation: "本条例自2016年7月8日起施行。"
+_IN_FORCE = re.compile(r"自((?:19|20)\d{2})年\d{1,2}月\d{1,2}日起施行")
+IN_FORCE_LOOKBEHIND = 3
 LEVELS = ("自治区", "省", "市", "县")
-# How far into the body a level may be read from when the title does not say.
+# How far into the lead paragraph a level may be read from when the title does not say.
 LEVEL_LOOKAHEAD = 300
+# The lead is the first paragraph of running text: long enough, and ending a sentence or a lead-in.
+MIN_LEAD_CHARS = 15
+_LEAD_END = "。！？；：!?;:”）)"
 
 
 def sha256_hex(data: bytes | str) -> str:
@@ -31,14 +58,55 @@ def make_doc_id(source: str, title: str) -> str:
 
 
 def year_from_title(title: str) -> int | None:
-    """The year a title names (``2021年…``); redacted years (``20xx年``) give None."""
-    match = _YEAR.search(title)
+    """The year a title names (``2021年…``, ``…条例 2023``); redacted years (``20xx年``) give None."""
+    match = _YEAR.search(title) or _BARE_YEAR.search(title)
     return int(match.group(1)) if match else None
 
 
+def year_from_headnote(body: str) -> int | None:
+    """The latest year of the 题注 under a title (adoption, revision, publication), or None.
+
+    The 题注 is a paragraph wholly in brackets among the first paragraphs of the body; a regulation
+    revised in 2023 gives 2023, not the year it was first adopted.
+    """
+    years = [
+        int(year)
+        for paragraph in body.split("\n")[:HEADNOTE_LOOKAHEAD]
+        if _HEADNOTE.match(paragraph.strip())
+        for year in _HEADNOTE_YEAR.findall(paragraph)
+    ]
+    return max(years, default=None)
+
+
+def year_in_force(body: str) -> int | None:
+    """The year a regulation's last article puts it in force (``本条例自2016年7月8日起施行``), or None."""
+    years = [int(y) for paragraph in body.split("\n")[-IN_FORCE_LOOKBEHIND:] for y in _IN_FORCE.findall(paragraph)]
+    return years[-1] if years else None
+
+
+def document_year(title: str, body: str) -> int | None:
+    """The year of a document: the one its title names, else the one of its 题注, else the year its
+    closing article puts it in force."""
+    return year_from_title(title) or year_from_headnote(body) or year_in_force(body)
+
+
+def lead_paragraph(body: str) -> str:
+    """The first paragraph of running text, after bylines, salutations and other short lines."""
+    for paragraph in body.split("\n"):
+        paragraph = paragraph.strip()
+        if len(paragraph) >= MIN_LEAD_CHARS and paragraph[-1] in _LEAD_END:
+            return paragraph
+    return body
+
+
 def detect_level(title: str, body: str) -> str | None:
-    """自治区 / 省 / 市 / 县 when the title, or else the opening of the body, makes it evident."""
-    for text in (title, body[:LEVEL_LOOKAHEAD]):
+    """自治区 / 省 / 市 / 县 when the title, or else the lead paragraph of the body, makes it evident.
+
+    The lead is where a summary names whose work it records ("2021年，自治区党委巡视工作……");
+    committees named further on are mostly examples, cases or quotations.
+    """
+    for text in (title, lead_paragraph(body)[:LEVEL_LOOKAHEAD]):
+        text = _ALL_PROVINCES.sub("", text)
         found = [(m.start(), level) for level, pattern in _LEVEL_PATTERNS if (m := pattern.search(text))]
         if found:
             return min(found)[1]

@@ -7,7 +7,7 @@ from pathlib import Path
 from ingest.chunking import DEFAULT_CHUNK_SIZE, chunk_document
 from ingest.clean import build_paragraphs, drop_junk
 from ingest.compilation import split_compilation
-from ingest.metadata import detect_level, make_doc_id, sha256_hex, year_from_title
+from ingest.metadata import detect_level, document_year, make_doc_id, sha256_hex
 from ingest.models import Chunk, LoadedFile, SourceDocument
 
 
@@ -28,7 +28,7 @@ def documents_from_loaded(loaded: LoadedFile, source: str, file_hash: str, fallb
                 paragraphs=paragraphs,
                 content_hash=sha256_hex(f"{article.title}\n{text}"),
                 file_hash=file_hash,
-                year=year_from_title(article.title),
+                year=document_year(article.title, text),
                 level=detect_level(article.title, text),
                 format=loaded.format,
             )
