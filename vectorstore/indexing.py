@@ -58,9 +58,9 @@ class FileList:
     unsupported_in_folders: list[Path] = field(default_factory=list)
 
 
-def _hidden(path: Path) -> bool:
+def _hidden(name: str) -> bool:
     # Office lock files (~$x.docx) and dot files are never documents.
-    return path.name.startswith((".", "~$"))
+    return name.startswith((".", "~$"))
 
 
 def collect_files(paths: Iterable[Path]) -> FileList:

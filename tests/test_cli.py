@@ -1,0 +1,110 @@
+"""The `xunshi` command as a user runs it: a real process, a temp home, the bundled sample."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+EXAMPLES = ROOT / "examples"
+
+
+def run(home: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "XUNSHI_HOME": str(home), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "assistant", *args],
+        capture_output=True, text=True, env=full_env, cwd=ROOT, timeout=600,
+    )
+
+
+def one_json(stdout: str) -> dict:
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, stdout
+    return json.loads(lines[0])
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    return tmp_path_factory.mktemp("cli-home")
+
+
+@pytest.fixture(scope="module")
+def env(e5_model_dir):
+    return {"XUNSHI_MODELS_DIR": str(e5_model_dir.parent)}
+
+
+@pytest.fixture(scope="module")
+def ingested(home, env):
+    result = run(home, "ingest", str(EXAMPLES), "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    return one_json(result.stdout)
+
+
+def test_ingest_json(ingested):
+    assert ingested["added"] == 3 and ingested["failed"] == [] and ingested["documents"] == 3
+    assert ingested["chunks"] > 20
+    assert set(ingested) >= {"added", "updated", "unchanged", "failed", "documents", "chunks"}
+
+
+def test_search_json_and_text(home, env, ingested):
+    result = run(home, "search", "交叉巡察是怎么组织的", "-k", "3", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    payload = one_json(result.stdout)
+    assert payload["query"] == "交叉巡察是怎么组织的"
+    assert [r["rank"] for r in payload["results"]] == [1, 2, 3]
+    for r in payload["results"]:
+        assert set(r) >= {"doc_id", "title", "section", "text", "source", "score", "rank"}
+    assert any("交叉巡察" in r["text"] for r in payload["results"])
+    text = run(home, "search", "巡审联动", "-k", "2", env=env)
+    assert text.returncode == 0
+    assert " › " in text.stdout and "[0." in text.stdout
+
+
+def test_docs_list_remove_and_reingest(home, env, ingested):
+    listed = one_json(run(home, "docs", "list", "--json").stdout)
+    assert listed["count"] == 3 and listed["chunks"] == ingested["chunks"]
+    victim = next(d for d in listed["documents"] if d["title"] == "2021年巡视巡察工作综述")
+    assert victim["year"] == 2021 and victim["level"] == "省"
+    removed = run(home, "docs", "remove", victim["doc_id"])
+    assert removed.returncode == 0 and victim["doc_id"] in removed.stdout
+    after = one_json(run(home, "docs", "list", "--json").stdout)
+    assert after["count"] == 2 and after["chunks"] == ingested["chunks"] - victim["chunks"]
+    missing = run(home, "docs", "remove", "nosuchdoc")
+    assert missing.returncode == 1 and "nosuchdoc" in missing.stderr
+    again = one_json(run(home, "ingest", str(EXAMPLES), "--json", env=env).stdout)
+    assert (again["added"], again["unchanged"], again["chunks"]) == (1, 2, ingested["chunks"])
+
+
+def test_failed_input_exit_code_and_message(tmp_path, env):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(next(EXAMPLES.glob("*.txt")), folder)
+    (folder / "损坏.docx").write_bytes(b"PK\x03\x04 this is not really a docx")
+    result = run(tmp_path / "home", "ingest", str(folder), "--json", "-q", env=env)
+    assert result.returncode == 1
+    payload = one_json(result.stdout)
+    assert payload["added"] == 3
+    assert [Path(f["source"]).name for f in payload["failed"]] == ["损坏.docx"]
+    assert "损坏.docx" in result.stderr and "1 file(s) failed" in result.stderr
+
+
+def test_usage_errors_exit_2(tmp_path):
+    assert run(tmp_path, "search").returncode == 2
+    assert run(tmp_path, "frobnicate").returncode == 2
+    assert run(tmp_path, "search", "x", "--level", "乡").returncode == 2
+
+
+def test_missing_model_is_a_clear_error(tmp_path):
+    result = run(tmp_path, "search", "巡察", env={"XUNSHI_EMBED_MODEL": "no-org/no-such-model", "HF_HOME": str(tmp_path / "hf")})
+    assert result.returncode == 1
+    assert "XUNSHI_EMBED_MODEL" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).parent / "xunshi"
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "ingest" in result.stdout

@@ -1,0 +1,172 @@
+"""Ingest into a real Chroma on a temp dir with the real default model: exact, incremental, filtered."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from assistant.services import build_chroma_client, build_indexer, build_retriever, build_store
+from assistant.settings import Settings
+from ingest.chunking import chunk_document
+from ingest.errors import StoreError, UnknownDocumentError
+from ingest.pipeline import load_documents
+from vectorstore.reindex import reindex
+from vectorstore.search import SearchFilters
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+SAMPLE_NAME = next(EXAMPLES.glob("*.txt")).name
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    shutil.copy(EXAMPLES / SAMPLE_NAME, folder / SAMPLE_NAME)
+    (folder / "县委巡察.txt").write_text(
+        "2020年县委巡察工作总结\n\n2020年，县委巡察办组织开展两轮常规巡察，巡察xx个村（社区）党组织。\n"
+        "一、创新方式方法\n采用“以干代训”方式，从乡镇抽调干部参加巡察，提升了巡察干部能力。\n",
+        encoding="utf-8",
+    )
+    return folder
+
+
+@pytest.fixture
+def kb(tmp_path, e5_embeddings):
+    settings = Settings(home=tmp_path / "home")
+    client = build_chroma_client(settings)
+    store = build_store(settings, client, e5_embeddings)
+    indexer = build_indexer(settings, store, e5_embeddings, show_progress=False)
+    retriever = build_retriever(settings, store, e5_embeddings)
+    return settings, client, store, indexer, retriever
+
+
+def expected_chunks(folder: Path) -> dict[str, list[str]]:
+    """Chunk texts per title, computed straight from the files with the same pipeline."""
+    out = {}
+    for path in sorted(folder.iterdir()):
+        for doc in load_documents(path):
+            out[doc.title] = [c.text for c in chunk_document(doc)]
+    return out
+
+
+def stored_chunks(store) -> dict[str, list[str]]:
+    out: dict[str, list[tuple[int, str]]] = {}
+    for record in store.iter_records():
+        out.setdefault(record["metadata"]["title"], []).append((record["metadata"]["order"], record["text"]))
+    return {title: [t for _, t in sorted(items)] for title, items in out.items()}
+
+
+def test_ingest_is_exact_and_incremental(corpus, kb):
+    _, _, store, indexer, _ = kb
+    first = indexer.ingest([corpus])
+    assert (first.added, first.updated, first.unchanged, first.failed) == (4, 0, 0, [])
+    assert stored_chunks(store) == expected_chunks(corpus)
+    assert first.chunks == store.count() == sum(len(v) for v in expected_chunks(corpus).values())
+
+    again = indexer.ingest([corpus])
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 4)
+    assert again.chunks == first.chunks
+
+    county = corpus / "县委巡察.txt"
+    county.write_text(county.read_text(encoding="utf-8") + "二、强化整改\n对巡察发现的问题建立台账，逐项销号。\n", encoding="utf-8")
+    changed = indexer.ingest([corpus])
+    assert (changed.added, changed.updated, changed.unchanged) == (0, 1, 3)
+    assert stored_chunks(store) == expected_chunks(corpus)
+
+    county.unlink()
+    shrunk = indexer.ingest([corpus])
+    assert shrunk.removed == 1
+    assert stored_chunks(store) == expected_chunks(corpus)
+    assert {d.title for d in store.documents()} == {
+        "2021年xx党委巡视工作综述", "2021年巡视巡察工作综述", "市委近五年巡视巡察工作综述"}
+
+
+def test_remove_then_reingest_restores_exactly(corpus, kb):
+    _, _, store, indexer, _ = kb
+    indexer.ingest([corpus])
+    total = store.count()
+    victim = next(d for d in store.documents() if d.title == "2021年巡视巡察工作综述")
+    assert store.remove(victim.doc_id) == victim.chunks
+    assert store.count() == total - victim.chunks
+    assert all(r["metadata"]["doc_id"] != victim.doc_id for r in store.iter_records())
+    with pytest.raises(UnknownDocumentError):
+        store.remove(victim.doc_id)
+    back = indexer.ingest([corpus])
+    assert back.added == 1 and back.unchanged == 3
+    assert store.count() == total
+    assert stored_chunks(store) == expected_chunks(corpus)
+
+
+def test_doc_ids_are_stable_across_stores(corpus, kb, tmp_path, e5_embeddings):
+    _, _, store, indexer, _ = kb
+    indexer.ingest([corpus])
+    other = Settings(home=tmp_path / "other")
+    other_store = build_store(other, build_chroma_client(other), e5_embeddings)
+    build_indexer(other, other_store, e5_embeddings, show_progress=False).ingest([corpus])
+    assert [d.doc_id for d in store.documents()] == [d.doc_id for d in other_store.documents()]
+
+
+def test_bad_file_is_reported_and_the_rest_goes_on(corpus, kb):
+    _, _, store, indexer, _ = kb
+    (corpus / "坏文件.txt").write_bytes(b"\x00\x01\x02binary\x00junk" * 50)
+    (corpus / "空白.txt").write_text("   \n\n", encoding="utf-8")
+    report = indexer.ingest([corpus, corpus / "不存在.txt"])
+    failed = {Path(f["source"]).name: f["error"] for f in report.failed}
+    assert set(failed) == {"坏文件.txt", "空白.txt", "不存在.txt"}
+    assert "binary" in failed["坏文件.txt"] and "empty" in failed["空白.txt"]
+    assert report.added == 4
+
+
+def test_interrupted_update_keeps_a_complete_version(corpus, kb):
+    """Writing a new version first and deleting the old one second leaves no gap and no duplicate."""
+    _, _, store, indexer, _ = kb
+    indexer.ingest([corpus])
+    county = corpus / "县委巡察.txt"
+    old = next(d for d in store.documents() if d.title == "2020年县委巡察工作总结")
+    county.write_text(county.read_text(encoding="utf-8") + "三、成效\n问题整改率达到xx%。\n", encoding="utf-8")
+    [doc] = load_documents(county)
+    chunks = chunk_document(doc)
+    # Simulate a crash after the new chunks were written but before the old ones were deleted.
+    vectors = indexer.embeddings.encode_documents([c.text for c in chunks])
+    store.collection.upsert(
+        ids=[f"{doc.doc_id}:{doc.content_hash[:12]}:{c.order:05d}" for c in chunks[:1]],
+        embeddings=vectors[:1].tolist(), documents=[chunks[0].text],
+        metadatas=[{**next(store.iter_records(where={"doc_id": old.doc_id}))["metadata"],
+                    "content_hash": doc.content_hash, "order": 0}],
+    )
+    assert next(d for d in store.documents() if d.doc_id == old.doc_id).versions == 2
+    report = indexer.ingest([corpus])
+    assert report.updated == 1
+    assert stored_chunks(store) == expected_chunks(corpus)
+
+
+def test_search_finds_the_right_passage_with_filters(corpus, kb):
+    _, _, store, indexer, retriever = kb
+    indexer.ingest([corpus])
+    results = retriever.search("交叉巡察是怎么组织的", k=5)
+    assert [r.rank for r in results] == [1, 2, 3, 4, 5]
+    assert results[0].score >= results[-1].score
+    assert any("交叉巡察" in r.text and r.title == "市委近五年巡视巡察工作综述" for r in results[:3])
+    hit = next(r for r in results if "交叉巡察" in r.text)
+    assert hit.section.startswith("三、") and hit.source.endswith(SAMPLE_NAME)
+
+    county = retriever.search("巡察", k=5, filters=SearchFilters(level="县"))
+    assert county and {r.title for r in county} == {"2020年县委巡察工作总结"}
+    year = retriever.search("巡视", k=20, filters=SearchFilters(year=2021))
+    assert year and {r.year for r in year} == {2021}
+    doc_id = next(d.doc_id for d in store.documents() if d.title == "2021年巡视巡察工作综述")
+    only = retriever.search("整改", k=3, filters=SearchFilters(doc_ids=[doc_id]))
+    assert len(only) == 3 and {r.doc_id for r in only} == {doc_id}
+
+
+def test_other_model_is_refused_until_reindex(corpus, kb, minilm_embeddings):
+    settings, client, store, indexer, _ = kb
+    indexer.ingest([corpus])
+    total = store.count()
+    with pytest.raises(StoreError, match="xunshi reindex"):
+        build_store(settings, client, minilm_embeddings)
+    assert reindex(client, settings.collection, minilm_embeddings, show_progress=False) == total
+    reopened = build_store(settings, client, minilm_embeddings)
+    assert reopened.count() == total
+    with pytest.raises(StoreError):
+        build_store(settings, client, indexer.embeddings)
