@@ -62,7 +62,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     store = services.build_store(settings, services.build_chroma_client(settings), embeddings)
     retriever = services.build_retriever(settings, store, embeddings)
     filters = SearchFilters(doc_ids=args.doc or [], year=args.year, level=args.level)
-    passages = retriever.search(args.query, k=args.k, filters=filters)
+    passages = retriever.search(args.query, k=args.k, filters=filters, mode=args.mode)
     if args.json:
         _emit_json({"query": args.query, "results": [p.as_dict() for p in passages]})
         return EXIT_OK
@@ -139,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--doc", action="append", metavar="DOC_ID", help="only this document (repeatable)")
     p.add_argument("--year", type=int, help="only documents of this year")
     p.add_argument("--level", choices=["自治区", "省", "市", "县"], help="only documents of this level")
+    p.add_argument("--mode", choices=["hybrid", "dense", "lexical"], default="hybrid",
+                   help="retriever: hybrid (default), dense (embeddings) or lexical (BM25)")
     json_flag(p)
     p.set_defaults(func=cmd_search)
 

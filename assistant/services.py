@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from typing import Any
 from urllib.parse import urlparse
 
@@ -73,8 +74,30 @@ def build_indexer(settings: Settings, store: Any, embeddings: Any, show_progress
     return Indexer(store, embeddings, settings.chunk_size, settings.embed_batch_size, show_progress)
 
 
-def build_retriever(settings: Settings, store: Any, embeddings: Any) -> Any:
-    """The retriever used by search (dense for now)."""
-    from vectorstore.search import DenseRetriever
+def build_lexical(settings: Settings, store: Any) -> Any:
+    """The BM25 index derived from ``store``, cached under HOME/lexical/."""
+    from vectorstore.lexical import LexicalIndex
 
-    return DenseRetriever(store, embeddings)
+    return LexicalIndex(store, settings.home_dir / "lexical" / _cache_key(settings))
+
+
+def _cache_key(settings: Settings) -> str:
+    # One cache per store: the embedded one, or each Chroma server and collection.
+    if not settings.chroma_url:
+        return settings.collection
+    server = re.sub(r"[^A-Za-z0-9]+", "_", settings.chroma_url).strip("_")
+    return f"{server}-{settings.collection}"
+
+
+def build_retriever(settings: Settings, store: Any, embeddings: Any) -> Any:
+    """The retriever used by search: dense, lexical or fused (hybrid)."""
+    from vectorstore.hybrid import FusionSettings, HybridRetriever
+
+    fusion = FusionSettings(
+        dense_weight=settings.fusion_dense_weight,
+        lexical_weight=settings.fusion_lexical_weight,
+        rrf_k=settings.fusion_rrf_k,
+        depth=settings.fusion_depth,
+        phrase_bonus=settings.fusion_phrase_bonus,
+    )
+    return HybridRetriever(store, embeddings, build_lexical(settings, store), fusion)

@@ -39,10 +39,17 @@ class Settings(BaseSettings):
         default=None,
         description="Prefix for passages; default from the model (e5: 'passage: ').",
     )
-    embed_batch_size: int = Field(default=32, ge=1, description="Chunks embedded per batch.")
+    embed_batch_size: int = Field(default=16, ge=1, description="Chunks embedded per batch.")
     embed_threads: int = Field(default=0, ge=0, description="CPU threads for embedding; 0 = all cores.")
     chunk_size: int = Field(
         default=300, ge=50, le=4000, description="Target chunk size in characters."
+    )
+    fusion_dense_weight: float = Field(default=1.0, ge=0, description="Weight of the dense ranking in hybrid fusion.")
+    fusion_lexical_weight: float = Field(default=1.0, ge=0, description="Weight of the BM25 ranking in hybrid fusion.")
+    fusion_rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant k.")
+    fusion_depth: int = Field(default=30, ge=1, description="Candidates taken from each retriever before fusion.")
+    fusion_phrase_bonus: float = Field(
+        default=0.0, ge=0, description="Boost for passages containing the query's quoted terms and known practices."
     )
     chroma_url: str | None = Field(
         default=None,

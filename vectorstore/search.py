@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from vectorstore.store import NO_PAGE, ChunkStore, Hit
+from vectorstore.store import NO_PAGE, Hit
 
 
 @dataclass
@@ -47,13 +47,16 @@ class Passage:
     page: int | None = None
     start: int = 0
     end: int = 0
+    dense_score: float | None = None
+    lexical_score: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
         return asdict(self)
 
 
-def passage_from_hit(hit: Hit, rank: int, score: float | None = None) -> Passage:
+def passage_from_hit(hit: Hit, rank: int, score: float | None = None,
+                     dense_score: float | None = None, lexical_score: float | None = None) -> Passage:
     """Turn a store hit into a passage at ``rank`` (1-based)."""
     meta = hit.metadata
     return Passage(
@@ -70,19 +73,6 @@ def passage_from_hit(hit: Hit, rank: int, score: float | None = None) -> Passage
         page=None if meta.get("page", NO_PAGE) == NO_PAGE else meta["page"],
         start=meta.get("start", 0),
         end=meta.get("end", 0),
+        dense_score=None if dense_score is None else round(dense_score, 4),
+        lexical_score=None if lexical_score is None else round(lexical_score, 4),
     )
-
-
-class DenseRetriever:
-    """Nearest chunks by embedding similarity (cosine)."""
-
-    def __init__(self, store: ChunkStore, embeddings: Any) -> None:
-        self.store = store
-        self.embeddings = embeddings
-
-    def search(self, query: str, k: int = 5, filters: SearchFilters | None = None) -> list[Passage]:
-        """The ``k`` best passages for ``query``, best first."""
-        vector = self.embeddings.embed_query(query)
-        where = filters.where() if filters else None
-        hits = self.store.query(vector, k, where)
-        return [passage_from_hit(hit, rank) for rank, hit in enumerate(hits, start=1)]

@@ -9,6 +9,7 @@ interrupted write never leaves a document with fewer chunks than before.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -170,6 +171,7 @@ class ChunkStore:
         self.collection.delete(
             where={"$and": [{"doc_id": doc.doc_id}, {"content_hash": {"$ne": doc.content_hash}}]}
         )
+        self._bump_revision()
 
     def remove(self, doc_id: str) -> int:
         """Delete every chunk of a document; returns how many there were."""
@@ -178,13 +180,28 @@ class ChunkStore:
             raise UnknownDocumentError(f"no document with id '{doc_id}': see `xunshi docs list`")
         for part in _batches(found["ids"], MAX_BATCH):
             self.collection.delete(ids=found["ids"][part])
+        self._bump_revision()
         return len(found["ids"])
+
+    def _bump_revision(self) -> None:
+        """Mark the store as changed, for every process that derives caches from it."""
+        current = self.client.get_collection(self.name, embedding_function=None)
+        self.collection.modify(metadata={**(current.metadata or {}), "revision": uuid.uuid4().hex})
 
     # --- reading -------------------------------------------------------------------------------
 
     def count(self) -> int:
         """Number of stored chunks."""
         return self.collection.count()
+
+    def state(self) -> tuple[str, int]:
+        """(revision, chunk count), read fresh: changes whenever any process writes to the store.
+
+        The count backs up the revision: a writer that died between writing and marking still
+        changed the count, or wrote chunks under ids that the next ingest completes anyway.
+        """
+        current = self.client.get_collection(self.name, embedding_function=None)
+        return str((current.metadata or {}).get("revision", "")), current.count()
 
     def iter_records(self, where: dict | None = None, include_embeddings: bool = False) -> Iterable[dict[str, Any]]:
         """Every stored chunk as ``{"id", "text", "metadata"}`` (and ``"embedding"``), page by page."""
