@@ -76,6 +76,42 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from vectorstore.evaluate import evaluate, load_questions
+
+    questions = load_questions(Path(args.qa))
+    negatives = load_questions(Path(args.negatives), need_gold=False) if args.negatives else None
+    services = _services(args)
+    embeddings = services.build_embeddings(settings)
+    store = services.build_store(settings, services.build_chroma_client(settings), embeddings)
+    retriever = services.build_retriever(settings, store, embeddings)
+    report = evaluate(retriever, questions, k=args.k, negatives=negatives, threshold=settings.relevance_threshold)
+    if args.json:
+        _emit_json(report)
+        return EXIT_OK
+    k = args.k
+    print(f"{report['n']} questions, k={k}")
+    print(f"| retriever | hit@1 | recall@{k} | mrr@10 |")
+    print("|---|---|---|---|")
+    for mode in ("lexical", "dense", "hybrid"):
+        m = report[mode]
+        print(f"| {mode} | {m['hit@1']:.3f} | {m[f'recall@{k}']:.3f} | {m['mrr@10']:.3f} |")
+    missed = [row["q"] for row in report["per_query"] if row.get("hybrid_rank") is None or row["hybrid_rank"] > k]
+    if missed:
+        print(f"\nhybrid misses (not in top {k}):")
+        for q in missed:
+            print(f"  - {q}")
+    if "separation" in report:
+        sep = report["separation"]
+        print(f"\nrelevance signal (best dense cosine in the top {k}) on {sep['n_out_of_scope']} out-of-scope questions:")
+        print(f"  AUC {sep['auc']:.3f}; answerable mean {sep['answerable_mean']}, out-of-scope mean {sep['out_of_scope_mean']}")
+        print(f"  best threshold {sep['best_threshold']} gives accuracy {sep['accuracy_at_best']:.3f}")
+        if "configured_threshold" in sep:
+            print(f"  configured threshold {sep['configured_threshold']}: answerable kept {sep['answerable_kept']:.3f}, "
+                  f"out-of-scope refused {sep['out_of_scope_refused']:.3f}")
+    return EXIT_OK
+
+
 def cmd_docs_list(args: argparse.Namespace, settings: Settings) -> int:
     services = _services(args)
     store = services.build_store(settings, services.build_chroma_client(settings))
@@ -143,6 +179,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="retriever: hybrid (default), dense (embeddings) or lexical (BM25)")
     json_flag(p)
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("eval", help="measure retrieval on a question set (JSONL)")
+    p.add_argument("qa", metavar="QA.jsonl", help='lines of {"q": ..., "gold": [substrings], "doc": optional}')
+    p.add_argument("-k", type=int, default=5, help="cut-off for recall (default 5)")
+    p.add_argument("--negatives", metavar="FILE", help="out-of-scope questions (JSONL with q) for the separation figures")
+    json_flag(p)
+    p.set_defaults(func=cmd_eval)
 
     docs = sub.add_parser("docs", help="list or remove documents").add_subparsers(dest="docs_command", required=True, metavar="ACTION")
     p = docs.add_parser("list", help="list the stored documents")

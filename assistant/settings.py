@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     fusion_phrase_bonus: float = Field(
         default=0.0, ge=0, description="Boost for passages containing the query's quoted terms and known practices."
     )
+    relevance_threshold: float = Field(
+        default=0.0, ge=0, le=1,
+        description="Best dense cosine below which a question counts as not covered by the documents.",
+    )
     chroma_url: str | None = Field(
         default=None,
         description="URL of a Chroma server (http://host:port); unset = embedded store under home.",

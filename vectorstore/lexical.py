@@ -115,6 +115,8 @@ class LexicalIndex:
         self._tokens: dict[str, list[str]] = {}
         self._bm25: Any = None
         self._columns: dict[str, np.ndarray] = {}
+        # How many chunks the last refresh had to tokenise (0 when the disk cache was reused).
+        self.tokenised = 0
 
     # --- freshness -----------------------------------------------------------------------------
 
@@ -153,6 +155,7 @@ class LexicalIndex:
             else:
                 tokens[cid] = known + self.tokenizer.phrase_tokens(text, new_terms)
         self._install(state, ids, texts, metas, tokens)
+        self.tokenised = fresh
         self._save()
         log.info("lexical index: %d chunks (%d newly tokenised), %d harvested terms", len(ids), fresh, len(terms))
 
@@ -196,6 +199,7 @@ class LexicalIndex:
         self.tokenizer.add_terms(data["terms"])
         tokens = dict(zip(data["ids"], data["tokens"]))
         self._install(state, data["ids"], data["texts"], data["metas"], tokens)
+        self.tokenised = 0
         log.debug("lexical index: reused the cache (%d chunks)", len(self._ids))
         return True
 
