@@ -100,4 +100,7 @@ def build_retriever(settings: Settings, store: Any, embeddings: Any) -> Any:
         depth=settings.fusion_depth,
         phrase_bonus=settings.fusion_phrase_bonus,
     )
-    return HybridRetriever(store, embeddings, build_lexical(settings, store), fusion)
+    from vectorstore.rerank import load_reranker
+
+    reranker = load_reranker(settings.rerank_model, settings.rerank_top_n, settings.hub_offline)
+    return HybridRetriever(store, embeddings, build_lexical(settings, store), fusion, reranker)

@@ -45,12 +45,17 @@ class Settings(BaseSettings):
         default=300, ge=50, le=4000, description="Target chunk size in characters."
     )
     fusion_dense_weight: float = Field(default=1.0, ge=0, description="Weight of the dense ranking in hybrid fusion.")
-    fusion_lexical_weight: float = Field(default=1.0, ge=0, description="Weight of the BM25 ranking in hybrid fusion.")
-    fusion_rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant k.")
-    fusion_depth: int = Field(default=30, ge=1, description="Candidates taken from each retriever before fusion.")
+    fusion_lexical_weight: float = Field(default=0.5, ge=0, description="Weight of the BM25 ranking in hybrid fusion.")
+    fusion_rrf_k: int = Field(default=20, ge=1, description="Reciprocal-rank-fusion constant k.")
+    fusion_depth: int = Field(default=50, ge=1, description="Candidates taken from each retriever before fusion.")
     fusion_phrase_bonus: float = Field(
-        default=0.0, ge=0, description="Boost for passages containing the query's quoted terms and known practices."
+        default=1.0, ge=0, description="Boost for passages containing the query's quoted terms and known practices."
     )
+    rerank_model: str | None = Field(
+        default=None,
+        description="Cross-encoder for reranking (local folder or cached hub id, e.g. BAAI/bge-reranker-base); unset = off.",
+    )
+    rerank_top_n: int = Field(default=20, ge=1, description="Fused candidates re-scored by the reranker.")
     relevance_threshold: float = Field(
         default=0.0, ge=0, le=1,
         description="Best dense cosine below which a question counts as not covered by the documents.",

