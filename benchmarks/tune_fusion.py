@@ -18,7 +18,6 @@ from assistant.services import (apply_offline_environment, build_chroma_client, 
 from assistant.settings import Settings
 from vectorstore.evaluate import first_hit_rank, load_questions, summarise
 from vectorstore.search import passage_from_hit
-from vectorstore.store import Hit
 
 
 def main() -> None:
@@ -43,15 +42,14 @@ def main() -> None:
             ranks = []
             for q, dense, lexical in cands:
                 fused = retriever._fuse(q.q, dense[:dp], lexical[:dp])
-                passages = [passage_from_hit(h if isinstance(h, Hit) else Hit(h.chunk_id, h.text, h.metadata, h.score), r)
-                            for r, (h, *_rest) in enumerate(fused[:10], 1)]
+                passages = [passage_from_hit(h, r) for r, (h, *_rest) in enumerate(fused[:10], 1)]
                 ranks.append(first_hit_rank(passages, q))
             metrics.append(summarise(ranks, 5))
         rows.append(((dw, lw, rk, pb, dp), metrics))
     for name, cands in sets:
         for mode, idx in (("dense", 1), ("lexical", 2)):
-            ranks = [first_hit_rank([passage_from_hit(Hit(h.chunk_id, h.text, h.metadata, h.score), r)
-                                     for r, h in enumerate(c[idx][:10], 1)], c[0]) for c in cands]
+            ranks = [first_hit_rank([passage_from_hit(h, r) for r, h in enumerate(c[idx][:10], 1)], c[0])
+                     for c in cands]
             print(name, mode, summarise(ranks, 5))
     rows.sort(key=lambda r: tuple(-sum(m[key] for m in r[1]) for key in ("recall@5", "mrr@10")))
     print("dense_w lexical_w rrf_k phrase depth | " + " | ".join(name for name, _ in sets))

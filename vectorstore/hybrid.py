@@ -58,10 +58,7 @@ class HybridRetriever:
             return [passage_from_hit(h, rank, dense_score=h.score) for rank, h in enumerate(hits, 1)]
         lexical = self.lexical.search(query, depth if mode == "hybrid" else k, filters)
         if mode == "lexical":
-            return [
-                passage_from_hit(Hit(h.chunk_id, h.text, h.metadata, h.score), rank, lexical_score=h.score)
-                for rank, h in enumerate(lexical, 1)
-            ]
+            return [passage_from_hit(h, rank, lexical_score=h.score) for rank, h in enumerate(lexical, 1)]
         dense = self.dense(query, depth, filters)
         fused = self._fuse(query, dense, lexical)
         if self.reranker is not None:
@@ -71,7 +68,7 @@ class HybridRetriever:
             for rank, (hit, score, d, lx) in enumerate(fused[:k], 1)
         ]
 
-    def _fuse(self, query: str, dense: list[Hit], lexical: list) -> list[tuple[Hit, float, float | None, float | None]]:
+    def _fuse(self, query: str, dense: list[Hit], lexical: list[Hit]) -> list[tuple[Hit, float, float | None, float | None]]:
         f = self.fusion
         scores: dict[str, float] = {}
         hits: dict[str, Hit] = {}
@@ -83,7 +80,7 @@ class HybridRetriever:
             dense_scores[hit.chunk_id] = hit.score
         for rank, hit in enumerate(lexical, 1):
             scores[hit.chunk_id] = scores.get(hit.chunk_id, 0.0) + f.lexical_weight / (f.rrf_k + rank)
-            hits.setdefault(hit.chunk_id, Hit(hit.chunk_id, hit.text, hit.metadata, hit.score))
+            hits.setdefault(hit.chunk_id, hit)
             lexical_scores[hit.chunk_id] = hit.score
         if f.phrase_bonus:
             phrases = self.query_phrases(query)

@@ -15,14 +15,13 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from vectorstore.store import ChunkStore
+from vectorstore.store import ChunkStore, Hit
 
 log = logging.getLogger(__name__)
 
@@ -88,16 +87,6 @@ class ChineseTokenizer:
     def tokenize(self, text: str) -> list[str]:
         """All tokens of ``text``."""
         return self.words(text) + self.phrase_tokens(text)
-
-
-@dataclass
-class LexicalHit:
-    """A chunk found by BM25, with what is needed to show it without another store call."""
-
-    chunk_id: str
-    text: str
-    metadata: dict[str, Any]
-    score: float
 
 
 class LexicalIndex:
@@ -238,7 +227,7 @@ class LexicalIndex:
             mask &= self._columns["level"] == filters.level
         return None if mask.all() else mask.astype(np.float32)
 
-    def search(self, query: str, k: int, filters: Any = None) -> list[LexicalHit]:
+    def search(self, query: str, k: int, filters: Any = None) -> list[Hit]:
         """The ``k`` best chunks by BM25 that pass ``filters``, best first (score > 0 only)."""
         self.ensure_current()
         if self._bm25 is None or k <= 0:
@@ -254,7 +243,7 @@ class LexicalIndex:
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
         return [
-            LexicalHit(self._ids[i], self._texts[i], self._metas[i], float(scores[i]))
+            Hit(self._ids[i], self._texts[i], self._metas[i], float(scores[i]))
             for i in top
             if scores[i] > 0
         ]
