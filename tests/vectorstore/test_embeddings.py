@@ -41,11 +41,16 @@ TRICKY_TEXTS = [
 
 
 def sample_lines() -> list[str]:
-    """The sample's non-empty lines of at least 10 characters."""
-    lines = []
+    """The sample's chunks as ingest embeds them ("title / section / chunk"), and its raw lines."""
+    from ingest.chunking import chunk_document, embedding_text
+    from ingest.pipeline import load_documents
+
+    texts = []
     for path in sorted(EXAMPLES.glob("*.txt")):
-        lines += [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-    return [line for line in lines if len(line) >= 10]
+        for doc in load_documents(path):
+            texts += [embedding_text(doc.title, c.section, c.text) for c in chunk_document(doc)]
+        texts += [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if len(line.strip()) >= 10]
+    return texts
 
 
 @pytest.fixture(scope="module")
