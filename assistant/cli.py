@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         format="xunshi: %(message)s",
         stream=sys.stderr,
     )
-    for noisy in ("httpx", "chromadb", "sentence_transformers", "urllib3", "jieba", "bm25s"):
+    for noisy in ("httpx", "chromadb", "sentence_transformers", "urllib3", "jieba"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     overrides = {"home": args.home} if args.home else {}
     if getattr(args, "chunk_size", None):

@@ -143,7 +143,10 @@ def load_embeddings(settings: Settings) -> SentenceTransformerEmbeddings:
     _set_threads(settings.embed_threads)
     try:
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
 
+        # Its "Loading weights" bar would clutter stderr on every command.
+        transformers_logging.disable_progress_bar()
         model = SentenceTransformer(str(path), device="cpu", local_files_only=settings.hub_offline)
     except Exception as e:  # noqa: BLE001 - any load failure is the same problem to the user
         raise EmbeddingModelError(

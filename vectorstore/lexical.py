@@ -151,6 +151,8 @@ class LexicalIndex:
     def _install(self, state, ids, texts, metas, tokens) -> None:
         import bm25s
 
+        # bm25s sets its own logger to DEBUG when imported; its progress lines are not ours to show.
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
         bm25 = bm25s.BM25()
         if ids:
             bm25.index([tokens[cid] or ["∅"] for cid in ids], show_progress=False)
