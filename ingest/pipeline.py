@@ -1,14 +1,13 @@
-"""Files → documents → chunks. Each step is a pure function over data."""
+"""Files → documents. Each step is a pure function over data; ``ingest.chunking`` cuts the chunks."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ingest.chunking import DEFAULT_CHUNK_SIZE, chunk_document
 from ingest.clean import build_paragraphs, drop_junk
 from ingest.compilation import split_compilation
 from ingest.metadata import detect_level, document_year, make_doc_id, sha256_hex
-from ingest.models import Chunk, LoadedFile, SourceDocument
+from ingest.models import LoadedFile, SourceDocument
 
 
 def documents_from_loaded(loaded: LoadedFile, source: str, file_hash: str, fallback_title: str) -> list[SourceDocument]:
@@ -38,15 +37,17 @@ def documents_from_loaded(loaded: LoadedFile, source: str, file_hash: str, fallb
     return documents
 
 
-def load_documents(path: Path) -> list[SourceDocument]:
-    """Read one file into its documents. Raises LoadError when the file cannot be used."""
+def load_documents(path: Path, file_hash: str | None = None) -> list[SourceDocument]:
+    """Read one file into its documents. Raises LoadError when the file cannot be used.
+
+    Args:
+        path: The file.
+        file_hash: Its SHA-256 when the caller has already read it (the indexer hashes every
+            file before deciding whether to load it).
+    """
     from ingest.loaders import load_file  # loaders pull in format libraries; import on use
 
     path = path.resolve()
     loaded = load_file(path)
-    return documents_from_loaded(loaded, str(path), sha256_hex(path.read_bytes()), path.stem)
+    return documents_from_loaded(loaded, str(path), file_hash or sha256_hex(path.read_bytes()), path.stem)
 
-
-def chunk_documents(documents: list[SourceDocument], size: int = DEFAULT_CHUNK_SIZE) -> dict[str, list[Chunk]]:
-    """Chunks of each document, keyed by doc_id."""
-    return {doc.doc_id: chunk_document(doc, size) for doc in documents}

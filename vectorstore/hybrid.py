@@ -44,7 +44,8 @@ class HybridRetriever:
     def query_phrases(self, query: str) -> set[str]:
         """Phrases of the query that must match exactly: quoted ones and known corpus terms."""
         phrases = set(_QUOTED_IN_QUERY.findall(query))
-        phrases.update(t for t in self.lexical.terms if t in query)
+        # The lexical search of this same query has just brought the terms up to date.
+        phrases.update(t for t in self.lexical.tokenizer.terms if t in query)
         return phrases
 
     def search(self, query: str, k: int = 5, filters: SearchFilters | None = None,

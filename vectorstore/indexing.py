@@ -15,7 +15,7 @@ from ingest.chunking import DEFAULT_CHUNK_SIZE, chunk_document, embedding_text
 from ingest.errors import LoadError, XunshiError
 from ingest.loaders import is_supported
 from ingest.metadata import sha256_hex
-from ingest.pipeline import documents_from_loaded
+from ingest.pipeline import load_documents
 from vectorstore.store import ChunkStore, StoredDocument
 
 log = logging.getLogger(__name__)
@@ -115,8 +115,6 @@ class Indexer:
 
     def ingest(self, paths: Iterable[Path]) -> IngestReport:
         """Ingest files and folders; a failing file is reported and the others go on."""
-        from ingest.loaders import load_file  # format libraries load on use
-
         report = IngestReport()
         found = collect_files(paths)
         for path in found.missing:
@@ -148,8 +146,7 @@ class Indexer:
                 report.skipped.append({"source": source, "reason": f"same content as {twin}, not stored twice"})
                 continue
             try:
-                loaded = load_file(path)
-                documents = documents_from_loaded(loaded, source, file_hash, path.stem)
+                documents = load_documents(path, file_hash)
                 if not documents:
                     raise LoadError("no text left after cleaning")
             except XunshiError as e:

@@ -211,12 +211,6 @@ class LexicalIndex:
 
     # --- search ----------------------------------------------------------------------------------
 
-    @property
-    def terms(self) -> set[str]:
-        """The harvested terms (quoted practices and 《titles》) of the current corpus."""
-        self.ensure_current()
-        return set(self.tokenizer.terms)
-
     def _mask(self, filters: Any) -> np.ndarray | None:
         if filters is None:
             return None
