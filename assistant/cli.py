@@ -23,18 +23,23 @@ def _emit_json(payload: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
 
 
-def _services(args: argparse.Namespace):
+def _services():
     # Imported here so that `xunshi --help` stays instant and nothing loads at import time.
     from assistant import services
 
     return services
 
 
+def _open_store(settings: Settings, with_model: bool = True) -> tuple[Any, Any]:
+    """(embeddings, store); without the model the store is opened for listing and removing only."""
+    services = _services()
+    embeddings = services.build_embeddings(settings) if with_model else None
+    return embeddings, services.build_store(settings, services.build_chroma_client(settings), embeddings)
+
+
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    services = _services(args)
-    embeddings = services.build_embeddings(settings)
-    store = services.build_store(settings, services.build_chroma_client(settings), embeddings)
-    indexer = services.build_indexer(settings, store, embeddings, show_progress=not args.quiet)
+    embeddings, store = _open_store(settings)
+    indexer = _services().build_indexer(settings, store, embeddings, show_progress=not args.quiet)
     report = indexer.ingest([Path(p) for p in args.paths])
     for skipped in report.skipped:
         log.info("skipped %s: %s", skipped["source"], skipped["reason"])
@@ -57,10 +62,8 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     from vectorstore.search import SearchFilters
 
-    services = _services(args)
-    embeddings = services.build_embeddings(settings)
-    store = services.build_store(settings, services.build_chroma_client(settings), embeddings)
-    retriever = services.build_retriever(settings, store, embeddings)
+    embeddings, store = _open_store(settings)
+    retriever = _services().build_retriever(settings, store, embeddings)
     filters = SearchFilters(doc_ids=args.doc or [], year=args.year, level=args.level)
     passages = retriever.search(args.query, k=args.k, filters=filters, mode=args.mode)
     if args.json:
@@ -81,10 +84,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
     questions = load_questions(Path(args.qa))
     negatives = load_questions(Path(args.negatives), need_gold=False) if args.negatives else None
-    services = _services(args)
-    embeddings = services.build_embeddings(settings)
-    store = services.build_store(settings, services.build_chroma_client(settings), embeddings)
-    retriever = services.build_retriever(settings, store, embeddings)
+    embeddings, store = _open_store(settings)
+    retriever = _services().build_retriever(settings, store, embeddings)
     report = evaluate(retriever, questions, k=args.k, negatives=negatives, threshold=settings.relevance_threshold)
     if args.json:
         _emit_json(report)
@@ -113,8 +114,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_docs_list(args: argparse.Namespace, settings: Settings) -> int:
-    services = _services(args)
-    store = services.build_store(settings, services.build_chroma_client(settings))
+    _, store = _open_store(settings, with_model=False)
     docs = store.documents()
     if args.json:
         _emit_json({"documents": [d.as_dict() for d in docs], "count": len(docs), "chunks": store.count()})
@@ -128,8 +128,7 @@ def cmd_docs_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_docs_remove(args: argparse.Namespace, settings: Settings) -> int:
-    services = _services(args)
-    store = services.build_store(settings, services.build_chroma_client(settings))
+    _, store = _open_store(settings, with_model=False)
     removed = {doc_id: store.remove(doc_id) for doc_id in args.doc_ids}
     if args.json:
         _emit_json({"removed": [{"doc_id": d, "chunks": n} for d, n in removed.items()]})
@@ -142,7 +141,7 @@ def cmd_docs_remove(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     from vectorstore.reindex import reindex
 
-    services = _services(args)
+    services = _services()
     embeddings = services.build_embeddings(settings)
     n = reindex(services.build_chroma_client(settings), settings.collection, embeddings, not args.quiet)
     if args.json:
