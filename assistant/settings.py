@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -41,6 +42,11 @@ class Settings(BaseSettings):
     )
     embed_batch_size: int = Field(default=16, ge=1, description="Chunks embedded per batch.")
     embed_threads: int = Field(default=0, ge=0, description="CPU threads for embedding; 0 = all cores.")
+    query_engine: Literal["onnx", "torch"] = Field(
+        default="onnx",
+        description="What embeds search queries: 'onnx' (ONNX Runtime, ~3x faster, exported once under "
+        "<models>/onnx) or 'torch' (sentence-transformers). Passages always go through sentence-transformers.",
+    )
     chunk_size: int = Field(
         default=300, ge=50, le=4000, description="Target chunk size in characters."
     )

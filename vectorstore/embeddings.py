@@ -18,6 +18,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from ingest.errors import EmbeddingModelError
+from vectorstore.onnx_query import OnnxQueryEncoder, onnx_query_encoder
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -49,6 +50,8 @@ class SentenceTransformerEmbeddings(Embeddings):
         query_prompt: Text put before each query ("" for none).
         passage_prompt: Text put before each passage ("" for none).
         batch_size: Texts per forward pass.
+        query_encoder: Embeds queries instead of ``model`` (an ONNX Runtime copy of it, see
+            ``vectorstore.onnx_query``); None = ``model`` does.
     """
 
     def __init__(
@@ -59,8 +62,10 @@ class SentenceTransformerEmbeddings(Embeddings):
         query_prompt: str = "",
         passage_prompt: str = "",
         batch_size: int = 32,
+        query_encoder: OnnxQueryEncoder | None = None,
     ) -> None:
         self._model = model
+        self._query_encoder = query_encoder
         self._model_name = model_name
         self.query_prompt = query_prompt
         self.passage_prompt = passage_prompt
@@ -70,6 +75,11 @@ class SentenceTransformerEmbeddings(Embeddings):
     def model_name(self) -> str:
         """The configured model spec (``settings.embed_model``)."""
         return self._model_name
+
+    @property
+    def query_engine(self) -> str:
+        """What embeds queries: ``onnx`` (ONNX Runtime) or ``torch`` (sentence-transformers)."""
+        return "onnx" if self._query_encoder is not None else "torch"
 
     @property
     def dimension(self) -> int:
@@ -101,6 +111,8 @@ class SentenceTransformerEmbeddings(Embeddings):
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Embed queries (with the query prompt) as a float32 array of unit rows."""
+        if self._query_encoder is not None and texts:
+            return self._query_encoder.encode([self.query_prompt + text for text in texts])
         return self._encode(texts, self.query_prompt)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
@@ -154,6 +166,7 @@ def load_embeddings(settings: Settings) -> SentenceTransformerEmbeddings:
             f"Set XUNSHI_EMBED_MODEL to {CHOICES_HELP}."
         ) from e
     model.eval()
+    query_encoder = _query_encoder(model, path, settings) if settings.query_engine == "onnx" else None
     query_prompt, passage_prompt = resolve_prompts(spec, model, settings)
     logger.info(
         "Embedding model %s from %s (dim %s, query prompt %r, passage prompt %r)",
@@ -169,7 +182,17 @@ def load_embeddings(settings: Settings) -> SentenceTransformerEmbeddings:
         query_prompt=query_prompt,
         passage_prompt=passage_prompt,
         batch_size=settings.embed_batch_size,
+        query_encoder=query_encoder,
     )
+
+
+def _query_encoder(model: SentenceTransformer, path: Path, settings: Settings) -> OnnxQueryEncoder | None:
+    """The ONNX Runtime query encoder, or None (PyTorch embeds queries) when it cannot be made."""
+    try:
+        return onnx_query_encoder(model, path, settings.models_path / "onnx", _thread_count(settings.embed_threads))
+    except Exception as e:  # noqa: BLE001 - queries still work through PyTorch, only slower
+        logger.warning("Query embedding falls back to PyTorch (ONNX export or load failed: %s)", e)
+        return None
 
 
 def resolve_prompts(spec: str, model: SentenceTransformer, settings: Settings) -> tuple[str, str]:
@@ -255,14 +278,20 @@ def _hub_cache_dir() -> str:
     return constants.HF_HUB_CACHE
 
 
+def _thread_count(threads: int) -> int:
+    """``threads``, or every core this process may run on when it is 0."""
+    if threads > 0:
+        return threads
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _set_threads(threads: int) -> None:
     """Use ``threads`` CPU threads for torch (0 = every core this process may run on)."""
     import torch
 
-    if threads <= 0:
-        try:
-            threads = len(os.sched_getaffinity(0))
-        except AttributeError:  # not on Linux
-            threads = os.cpu_count() or 1
+    threads = _thread_count(threads)
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)

