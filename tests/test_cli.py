@@ -108,3 +108,34 @@ def test_console_script_is_installed():
     script = Path(sys.executable).parent / "xunshi"
     result = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "ingest" in result.stdout
+
+
+def test_eval_json_and_text(home, env, ingested, tmp_path):
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text("\n".join(json.dumps(item, ensure_ascii=False) for item in [
+        {"q": "“推磨式”交叉巡察", "gold": ["“推磨式”交叉巡察全覆盖"], "doc": "市委近五年巡视巡察工作综述"},
+        {"q": "巡审联动", "gold": ["巡审联动"]},
+        {"q": "巡审联动", "gold": ["巡审联动"], "doc": "no such document"},
+    ]) + "\n", encoding="utf-8")
+    negatives = tmp_path / "neg.jsonl"
+    negatives.write_text('{"q": "2030年火星基地的预算是多少？"}\n{"q": "今天天气怎么样"}\n', encoding="utf-8")
+    result = run(home, "eval", str(qa), "-k", "5", "--negatives", str(negatives), "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    payload = one_json(result.stdout)
+    assert payload["n"] == 3
+    for mode in ("lexical", "dense", "hybrid"):
+        assert set(payload[mode]) == {"hit@1", "recall@5", "mrr@10"}
+    ranks = [item["hybrid_rank"] for item in payload["per_query"]]
+    assert [item["q"] for item in payload["per_query"]] == ["“推磨式”交叉巡察", "巡审联动", "巡审联动"]
+    assert ranks[0] is not None and ranks[1] is not None and ranks[2] is None  # a wrong doc never counts
+    assert payload["hybrid"]["recall@5"] == pytest.approx(2 / 3, abs=1e-3)
+    assert payload["separation"]["n_out_of_scope"] == 2 and 0.0 <= payload["separation"]["auc"] <= 1.0
+
+    text = run(home, "eval", str(qa), env=env)
+    assert text.returncode == 0, text.stderr
+    assert "hybrid" in text.stdout and "recall@5" in text.stdout
+
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"q": "x", "gold": ["y"]}\nnot json\n', encoding="utf-8")
+    bad = run(home, "eval", str(broken), "--json", env=env)
+    assert bad.returncode == 1 and f"{broken}:2" in bad.stderr and bad.stdout == ""  # input failed
