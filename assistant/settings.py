@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     )
     llm_model: str | None = Field(default=None, description="Model name served by the LLM endpoint.")
     llm_api_key: str | None = Field(default=None, description="API key for the LLM endpoint, if any.")
+    llm_timeout: float = Field(default=60.0, gt=0, description="Seconds to wait for the LLM before falling back.")
+    llm_temperature: float = Field(default=0.1, ge=0, le=2, description="Sampling temperature for the LLM.")
     auth: str | None = Field(
         default=None, description="Web login users, 'user:sha256hash,...' (needed to bind a non-loopback host)."
     )
