@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.settings import Settings
-from ingest.errors import XunshiError
+from ingest.errors import ConfigError, XunshiError
 
 log = logging.getLogger("xunshi")
 
@@ -60,11 +60,9 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
-    from vectorstore.search import SearchFilters
-
     embeddings, store = _open_store(settings)
     retriever = _services().build_retriever(settings, store, embeddings)
-    filters = SearchFilters(doc_ids=args.doc or [], year=args.year, level=args.level)
+    filters = _filters(args)
     passages = retriever.search(args.query, k=args.k, filters=filters, mode=args.mode)
     if args.json:
         _emit_json({"query": args.query, "results": [p.as_dict() for p in passages]})
@@ -79,11 +77,63 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _answerer(settings: Settings) -> Any:
+    embeddings, store = _open_store(settings)
+    services = _services()
+    return services.build_answerer(settings, services.build_retriever(settings, store, embeddings), embeddings)
+
+
+def _filters(args: argparse.Namespace) -> Any:
+    from vectorstore.search import SearchFilters
+
+    return SearchFilters(doc_ids=getattr(args, "doc", None) or [], year=getattr(args, "year", None),
+                         level=getattr(args, "level", None))
+
+
+def _read_history(path: str | None) -> list[dict[str, str]]:
+    """``--history FILE.json``: a list of {"role": "user"|"assistant", "content": ...}."""
+    if not path:
+        return []
+    try:
+        turns = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"cannot read history {path}: {e}") from e
+    if isinstance(turns, dict):
+        turns = turns.get("history") or turns.get("messages") or []
+    if not isinstance(turns, list) or not all(isinstance(t, dict) and "content" in t for t in turns):
+        raise ConfigError(f'{path}: expected a JSON list of {{"role": "user"|"assistant", "content": ...}}')
+    return [{"role": str(t.get("role", "user")), "content": str(t["content"])} for t in turns]
+
+
+def _print_citations(citations: list[Any]) -> None:
+    for c in citations:
+        where = f"{c.title} › {c.section}" if c.section else c.title
+        print(f"[{c.n}] {where}  ({Path(c.source).name})")
+        print(textwrap.indent(textwrap.shorten(c.text, 160, placeholder="…"), "    "))
+
+
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    answerer = _answerer(settings)
+    answer = answerer.ask(args.question, history=_read_history(args.history), filters=_filters(args))
+    if args.json:
+        _emit_json(answer.as_dict())
+        return EXIT_OK
+    print(answer.answer)
+    if answer.note:
+        print(f"（{answer.note}）", file=sys.stderr)
+    if answer.citations:
+        print()
+        _print_citations(answer.citations)
+    return EXIT_OK
+
+
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from vectorstore.evaluate import evaluate, load_questions
 
     questions = load_questions(Path(args.qa))
     negatives = load_questions(Path(args.negatives), need_gold=False) if args.negatives else None
+    if args.answers:
+        return _eval_answers(args, settings, questions, negatives or [])
     embeddings, store = _open_store(settings)
     retriever = _services().build_retriever(settings, store, embeddings)
     report = evaluate(retriever, questions, k=args.k, negatives=negatives, threshold=settings.relevance_threshold)
@@ -151,6 +201,27 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _eval_answers(args: argparse.Namespace, settings: Settings, questions: list[Any], negatives: list[Any]) -> int:
+    from assistant.answer_eval import evaluate_answers
+
+    report = evaluate_answers(_answerer(settings), questions, negatives)
+    if args.json:
+        _emit_json(report)
+        return EXIT_OK
+    print(f"{report['n']} answerable questions" + (f", {len(negatives)} out of scope" if negatives else ""))
+    print("| measure | value |")
+    print("|---|---|")
+    for key in ("answer_rate", "gold_in_answer", "verbatim_share", "citations_consistent", "refusal_rate"):
+        if key in report:
+            print(f"| {key} | {report[key]:.3f} |")
+    wrong = [row for row in report["per_query"] if row["found"] == bool(row.get("out_of_scope"))]
+    if wrong:
+        print("\nwrongly refused / wrongly answered:")
+        for row in wrong:
+            print(f"  - {'answered' if row['found'] else 'refused'}: {row['q']}  {row['note']}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with one sub-command per job."""
     parser = argparse.ArgumentParser(prog="xunshi", description="巡视巡察材料离线助手 — offline assistant over inspection materials.")
@@ -160,6 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     def json_flag(p: argparse.ArgumentParser) -> None:
         p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+    def add_filters(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--doc", action="append", metavar="DOC_ID", help="only this document (repeatable)")
+        p.add_argument("--year", type=int, help="only documents of this year")
+        p.add_argument("--level", choices=["自治区", "省", "市", "县"], help="only documents of this level")
 
     p = sub.add_parser("ingest", help="add or update files and folders in the index")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (searched recursively)")
@@ -171,18 +247,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="find the passages that best match a question")
     p.add_argument("query", metavar="QUERY")
     p.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
-    p.add_argument("--doc", action="append", metavar="DOC_ID", help="only this document (repeatable)")
-    p.add_argument("--year", type=int, help="only documents of this year")
-    p.add_argument("--level", choices=["自治区", "省", "市", "县"], help="only documents of this level")
+    add_filters(p)
     p.add_argument("--mode", choices=["hybrid", "dense", "lexical"], default="hybrid",
                    help="retriever: hybrid (default), dense (embeddings) or lexical (BM25)")
     json_flag(p)
     p.set_defaults(func=cmd_search)
 
+    p = sub.add_parser("ask", help="answer a question from the documents, with citations")
+    p.add_argument("question", metavar="QUESTION")
+    p.add_argument("--history", metavar="FILE.json", help='earlier turns: [{"role": "user", "content": ...}, ...]')
+    add_filters(p)
+    json_flag(p)
+    p.set_defaults(func=cmd_ask)
+
     p = sub.add_parser("eval", help="measure retrieval on a question set (JSONL)")
     p.add_argument("qa", metavar="QA.jsonl", help='lines of {"q": ..., "gold": [substrings], "doc": optional}')
     p.add_argument("-k", type=int, default=5, help="cut-off for recall (default 5)")
     p.add_argument("--negatives", metavar="FILE", help="out-of-scope questions (JSONL with q) for the separation figures")
+    p.add_argument("--answers", action="store_true",
+                   help="measure the answer step instead: answer rate, verbatim share, refusal rate")
     json_flag(p)
     p.set_defaults(func=cmd_eval)
 

@@ -104,3 +104,25 @@ def build_retriever(settings: Settings, store: Any, embeddings: Any) -> Any:
 
     reranker = load_reranker(settings.rerank_model, settings.rerank_top_n, settings.hub_offline)
     return HybridRetriever(store, embeddings, build_lexical(settings, store), fusion, reranker)
+
+
+PROMPT_VARIABLES = {
+    "answer": {"sources", "question"},
+    "condense": {"history", "question"},
+    "draft": {"topic", "sources", "length"},
+}
+
+
+def load_prompts() -> dict[str, str]:
+    """Every prompt file, checked for its variables (a broken prompt stops start-up, not a request)."""
+    from prompts import load_prompt
+
+    return {name: load_prompt(name, variables) for name, variables in PROMPT_VARIABLES.items()}
+
+
+def build_answerer(settings: Settings, retriever: Any, embeddings: Any) -> Any:
+    """The answer step: extractive, or with the configured LLM."""
+    from assistant.answer import Answerer
+    from assistant.llm import build_chat_model
+
+    return Answerer(retriever, embeddings, settings.relevance_threshold, build_chat_model(settings), load_prompts())

@@ -39,6 +39,7 @@ KNOWN_PROMPTS: tuple[tuple[re.Pattern[str], str, str], ...] = (
     (re.compile(r"bge-[a-z0-9]+-zh", re.IGNORECASE), "为这个句子生成表示以用于检索相关文章：", ""),
 )
 _PASSAGE_PROMPT_NAMES = ("passage", "document", "doc")
+_RECENT_QUERIES = 64
 
 
 class SentenceTransformerEmbeddings(Embeddings):
@@ -66,6 +67,7 @@ class SentenceTransformerEmbeddings(Embeddings):
     ) -> None:
         self._model = model
         self._query_encoder = query_encoder
+        self._recent_queries: dict[str, list[float]] = {}
         self._model_name = model_name
         self.query_prompt = query_prompt
         self.passage_prompt = passage_prompt
@@ -109,6 +111,13 @@ class SentenceTransformerEmbeddings(Embeddings):
         """Embed passages (with the passage prompt) as a float32 array of unit rows."""
         return self._encode(texts, self.passage_prompt)
 
+    def encode_passages_fast(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed passages through the query engine (ONNX when configured): for scoring sentences at
+        answer time, never for stored vectors (those always come from ``encode_documents``)."""
+        if self._query_encoder is not None and texts:
+            return self._query_encoder.encode([self.passage_prompt + text for text in texts])
+        return self._encode(texts, self.passage_prompt)
+
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Embed queries (with the query prompt) as a float32 array of unit rows."""
         if self._query_encoder is not None and texts:
@@ -120,8 +129,18 @@ class SentenceTransformerEmbeddings(Embeddings):
         return self.encode_documents(texts).tolist()
 
     def embed_query(self, text: str) -> list[float]:
-        """LangChain: embed one query."""
-        return self.encode_queries([text])[0].tolist()
+        """LangChain: embed one query (the last few are remembered: a chat asks the same text twice)."""
+        vector = self._recent_queries.get(text)
+        if vector is None:
+            vector = self.encode_queries([text])[0].tolist()
+            self._recent_queries[text] = vector
+            if len(self._recent_queries) > _RECENT_QUERIES:
+                self._recent_queries.pop(next(iter(self._recent_queries)))
+        return vector
+
+    def forget_recent_queries(self) -> None:
+        """Drop the remembered query vectors (benchmarks time the embedding of every query)."""
+        self._recent_queries.clear()
 
     def token_count(self, text: str, is_query: bool = False) -> int:
         """Tokens the model reads for ``text`` with its prompt, ``<s>``/``</s>`` included, untruncated."""
