@@ -188,7 +188,7 @@ class Answerer:
         if not candidates:
             return Answer(question, NOT_FOUND_TEXT, False, "extractive", note="the passages have no sentences",
                           resolved_question=question)
-        scores = self._sentence_scores(question, [c[2] for c in candidates], [c[0] for c in candidates])
+        scores = self.sentence_scores(question, [c[2] for c in candidates], [c[0] for c in candidates])
         order = sorted(range(len(candidates)), key=lambda i: scores[i], reverse=True)
         best = scores[order[0]]
         chosen: list[int] = []
@@ -217,7 +217,7 @@ class Answerer:
         citations = [citation_from(passages[pi], n) for pi, n in numbers.items()]
         return Answer(question, "".join(parts), True, "extractive", citations, resolved_question=question)
 
-    def _sentence_scores(self, question: str, sentences: list[str], passage_index: list[int]) -> list[float]:
+    def sentence_scores(self, question: str, sentences: list[str], passage_index: list[int]) -> list[float]:
         """How well each sentence answers ``question``: shared topic words and characters, and the
         rank of its passage (retrieval has already judged the passages, paraphrases included).
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 CITATION = re.compile(r"\[(\d+)\]")
 
@@ -27,7 +26,8 @@ _DIGIT_NUMBER = re.compile(r"(?<![\d.xX])\d+(?:\.\d+)?(?![\dxX]|\.\d)(%?)")
 _CN_QUANTITY = re.compile(rf"([{_CN_DIGITS}]+)(?:余|多)?([{_MEASURES}])")
 # 一 alone is mostly the article ("一个重要方面"); 千万 is "by all means". Neither is a fact.
 _NOT_QUANTITIES = {"一", "千万"}
-_LIST_MARKER = re.compile(r"^\s*(?:[-*•]\s*)?(?:[(]\d{1,2}[)]|\d{1,2}[.、](?!\d)|第[一二三四五六七八九十]+[,、:])\s*")
+# After NFKC: "（1）" is "(1)", "第一，" is "第一,".
+_LIST_MARKER = re.compile(r"^\s*(?:[-*•]\s*)?(?:\(?\d{1,2}\)|\d{1,2}[.、](?!\d)|第[一二三四五六七八九十]+[,、:])\s*")
 _QUOTED = re.compile(r"“([^“”]{1,80})”")
 _TITLE = re.compile(r"《([^《》]{1,80})》")
 # A redaction in a source: x's, possibly mixed with digits (20xx) and a decimal point (x.xx).
@@ -36,18 +36,6 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
 _SENTENCE_END = "。！？；!?;"
 _OPENERS, _CLOSERS = "“《", "”》"
 _LEADING_CITATIONS = re.compile(r"^\s*((?:\[\d+\]\s*)+)")
-
-
-@dataclass(frozen=True)
-class _Sentence:
-    number: int
-    text: str  # as written, citations included
-    cited: tuple[int, ...]  # valid source numbers it is checked against
-
-    @property
-    def label(self) -> str:
-        plain = " ".join(CITATION.sub("", self.text).split())
-        return f'sentence {self.number} "{plain if len(plain) <= 40 else plain[:39] + "…"}"'
 
 
 def check_answer(answer: str, sources: Sequence[str]) -> list[str]:
@@ -67,20 +55,20 @@ def check_answer(answer: str, sources: Sequence[str]) -> list[str]:
                 cited.append(n)
             else:
                 problems.append(f"cites [{n}] but there are {len(texts)} sources ({_label(number, text)})")
-        sentence = _Sentence(number, text, tuple(cited) or previous)
-        previous = sentence.cited
-        problems.extend(_check_sentence(sentence, texts))
+        previous = tuple(cited) or previous
+        cited_text = "\n".join(texts[n - 1] for n in previous)
+        problems.extend(_check_sentence(text, cited_text, f"({_label(number, text)})"))
     return list(dict.fromkeys(problems))
 
 
-def _check_sentence(sentence: _Sentence, texts: Sequence[str]) -> list[str]:
-    cited = "\n".join(texts[n - 1] for n in sentence.cited)
+def _check_sentence(text: str, cited: str, where: str) -> list[str]:
+    """Problems of one sentence against the text of the sources it cites; ``where`` names the sentence."""
+    body = _LIST_MARKER.sub("", CITATION.sub("", text))
     compact = _compact(cited)
-    body = _LIST_MARKER.sub("", CITATION.sub("", sentence.text))
-    where = f"({sentence.label})"
     problems = []
-    cited_numbers = _digit_numbers(cited)
-    for number in _digit_numbers(body):
+    cited_numbers = set(_digit_numbers(cited))
+    cited_numbers |= {n.rstrip("%") for n in cited_numbers}  # "95%" in a source supports "95" too
+    for number in dict.fromkeys(_digit_numbers(body)):
         if number not in cited_numbers:
             problems.append(f"the number {number} is not in the cited passages {where}")
     for quantity in _cn_quantities(body):
@@ -129,13 +117,9 @@ def _split_sentences(answer: str) -> list[str]:
     return sentences
 
 
-def _digit_numbers(text: str) -> set[str]:
-    """Numbers written in digits, as ``12``, ``3.5`` and, when a percent sign follows, also ``95%``."""
-    numbers = set()
-    for m in _DIGIT_NUMBER.finditer(text):
-        numbers.add(m.group())
-        numbers.add(m.group().rstrip("%"))
-    return numbers
+def _digit_numbers(text: str) -> list[str]:
+    """Numbers written in digits (``12``, ``3.5``, ``95%``), not those inside a redaction (``20xx``)."""
+    return [m.group() for m in _DIGIT_NUMBER.finditer(text)]
 
 
 def _cn_quantities(text: str) -> list[str]:
@@ -180,18 +164,19 @@ def _filled_redactions(body: str, cited: str) -> list[tuple[str, str]]:
         if not (_CJK.fullmatch(before or " ") and (_CJK.fullmatch(after or " ") or after == "%")):
             continue  # without words on both sides a number could be anything
         number = "".join(
-            rf"[\d{_CN_DIGITS}]+" if part == "x" else re.escape(part)
+            rf"[\d{_CN_DIGITS}]+" if part[0] in "xX" else re.escape(part)
             for part in re.findall(r"[xX]+|.", m.group())
         )
-        pattern = re.compile(rf"[\u4e00-\u9fff]{{0,2}}{re.escape(before)}{number}{re.escape(after)}")
+        pattern = re.compile(rf"[\u4e00-\u9fff]{{0,3}}({re.escape(before)}{number}{re.escape(after)})")
         for filled in pattern.finditer(body):
-            if filled.group() not in cited:
-                found.append((filled.group(), cited[max(0, m.start() - 3): m.end() + 1]))
+            if filled.group(1) not in cited:  # the same phrase, unredacted, elsewhere in the cited text is fine
+                found.append((filled.group(), cited[max(0, m.start() - 4): m.end() + 1]))
     return found
 
 
 def _label(number: int, text: str) -> str:
-    return _Sentence(number, text, ()).label
+    plain = " ".join(CITATION.sub("", text).split())
+    return f'sentence {number} "{plain if len(plain) <= 40 else plain[:39] + "…"}"'
 
 
 def _normalize(text: str) -> str:

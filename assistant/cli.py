@@ -109,7 +109,8 @@ def _print_citations(citations: list[Any]) -> None:
     for c in citations:
         where = f"{c.title} › {c.section}" if c.section else c.title
         print(f"[{c.n}] {where}  ({Path(c.source).name})")
-        print(textwrap.indent(textwrap.shorten(c.text, 160, placeholder="…"), "    "))
+        text = " ".join(c.text.split())
+        print(textwrap.indent(text if len(text) <= 120 else text[:120] + "…", "    "))
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
@@ -124,6 +125,59 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     if answer.citations:
         print()
         _print_citations(answer.citations)
+    return EXIT_OK
+
+
+def cmd_draft(args: argparse.Namespace, settings: Settings) -> int:
+    from assistant.draft import write_draft
+
+    draft = write_draft(_answerer(settings), args.topic, filters=_filters(args), length=args.length)
+    if args.json:
+        _emit_json(draft.as_dict())
+        return EXIT_OK
+    print(draft.draft)
+    if draft.note:
+        print(f"（{draft.note}）", file=sys.stderr)
+    if draft.citations:
+        print()
+        _print_citations(draft.citations)
+    return EXIT_OK
+
+
+def cmd_precedents(args: argparse.Namespace, settings: Settings) -> int:
+    from assistant.precedents import as_dicts, find_precedents
+
+    embeddings, store = _open_store(settings)
+    retriever = _services().build_retriever(settings, store, embeddings)
+    matched, groups = find_precedents(retriever, args.query, settings.relevance_threshold, _filters(args))
+    if args.json:
+        _emit_json({"query": args.query, "matched": matched, "count": sum(len(g.cases) for g in groups),
+                    "documents": as_dicts(groups)})
+        return EXIT_OK
+    if not groups:
+        print(f"没有找到与“{args.query}”相关的先例。")
+    for g in groups:
+        facts = " · ".join(str(x) for x in (g.year, g.level) if x)
+        print(f"■ {g.title}" + (f"（{facts}）" if facts else "") + f"  [{g.doc_id}]")
+        for case in g.cases:
+            print(f"  › {case.section}" if case.section else "  ›")
+            print(textwrap.indent(case.text, "    "))
+        print()
+    return EXIT_OK
+
+
+def cmd_terms(args: argparse.Namespace, settings: Settings) -> int:
+    from assistant.precedents import as_dicts, list_terms
+
+    _, store = _open_store(settings, with_model=False)
+    terms = list_terms(store)
+    if args.json:
+        _emit_json({"count": len(terms), "terms": as_dicts(terms)})
+        return EXIT_OK
+    for t in terms[: args.limit] if args.limit else terms:
+        mark = f"“{t.term}”" if t.kind == "practice" else f"《{t.term}》"
+        titles = "；".join(d["title"] for d in t.documents[:3]) + ("…" if len(t.documents) > 3 else "")
+        print(f"{t.count:>4}  {mark}  {titles}")
     return EXIT_OK
 
 
@@ -259,6 +313,24 @@ def build_parser() -> argparse.ArgumentParser:
     add_filters(p)
     json_flag(p)
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("draft", help="draft a summary paragraph (一是…二是…) from the documents, cited")
+    p.add_argument("topic", metavar="TOPIC")
+    p.add_argument("--length", type=int, default=300, help="target length in characters (default 300)")
+    add_filters(p)
+    json_flag(p)
+    p.set_defaults(func=cmd_draft)
+
+    p = sub.add_parser("precedents", help="cases of a practice across documents, grouped, newest first")
+    p.add_argument("query", metavar="QUERY", help="a named practice (see `xunshi terms`) or any description")
+    add_filters(p)
+    json_flag(p)
+    p.set_defaults(func=cmd_precedents)
+
+    p = sub.add_parser("terms", help="named practices (“…”) and documents (《…》) found in the corpus")
+    p.add_argument("--limit", type=int, default=0, help="show only the most frequent N (text output)")
+    json_flag(p)
+    p.set_defaults(func=cmd_terms)
 
     p = sub.add_parser("eval", help="measure retrieval on a question set (JSONL)")
     p.add_argument("qa", metavar="QA.jsonl", help='lines of {"q": ..., "gold": [substrings], "doc": optional}')

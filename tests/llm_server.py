@@ -47,16 +47,19 @@ class ScriptedLLM:
         status: HTTP status for chat completions; anything but 200 answers with an OpenAI-style error body.
         delay: Seconds to wait before answering (to exceed a client's timeout).
         pieces: How many chunks a streamed reply is split into.
+        stream_error: When set, a streamed reply breaks off after its first piece with an error event
+            carrying this message (as vLLM and llama.cpp report a failure mid-generation).
         model: The model name listed and echoed back.
         requests: JSON bodies of the chat-completion requests received, in order.
     """
 
     def __init__(self, replies: Iterable[str] = ("好的。",), *, status: int = 200, delay: float = 0.0,
-                 pieces: int = 4, model: str = DEFAULT_MODEL) -> None:
+                 pieces: int = 4, stream_error: str | None = None, model: str = DEFAULT_MODEL) -> None:
         self.replies = list(replies)
         self.status = status
         self.delay = delay
         self.pieces = pieces
+        self.stream_error = stream_error
         self.model = model
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
@@ -75,7 +78,8 @@ class ScriptedLLM:
         """Start serving in a daemon thread."""
         server = _Server(("127.0.0.1", 0), _handler_for(self))
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="scripted-llm", daemon=True)
+        # A short poll keeps shutdown() (which waits for the next poll) from costing half a second per test.
+        self._thread = threading.Thread(target=server.serve_forever, args=(0.02,), name="scripted-llm", daemon=True)
         self._thread.start()
         return self
 
@@ -206,6 +210,9 @@ class _ChatHandler(BaseHTTPRequestHandler):
         yield chunk({"role": "assistant", "content": ""})
         for piece in split_reply(reply, self.script.pieces):
             yield chunk({"content": piece})
+            if self.script.stream_error is not None:
+                yield json.dumps({"error": {"message": self.script.stream_error, "type": "server_error", "code": 500}})
+                return
         yield chunk({}, "stop")
         if (body.get("stream_options") or {}).get("include_usage"):
             yield json.dumps({**base, "choices": [], "usage": _usage(body, reply)}, ensure_ascii=False)

@@ -203,12 +203,16 @@ class ChunkStore:
         current = self.client.get_collection(self.name, embedding_function=None)
         return str((current.metadata or {}).get("revision", "")), current.count()
 
-    def iter_records(self, where: dict | None = None, include_embeddings: bool = False) -> Iterable[dict[str, Any]]:
-        """Every stored chunk as ``{"id", "text", "metadata"}`` (and ``"embedding"``), page by page."""
+    def iter_records(self, where: dict | None = None, include_embeddings: bool = False,
+                     containing: str | None = None) -> Iterable[dict[str, Any]]:
+        """Every stored chunk as ``{"id", "text", "metadata"}`` (and ``"embedding"``), page by page;
+        only those whose text contains ``containing`` when given (matched inside Chroma)."""
+        where_document = {"$contains": containing} if containing else None
         include = ["documents", "metadatas"] + (["embeddings"] if include_embeddings else [])
         offset = 0
         while True:
-            page = self.collection.get(where=where, include=include, limit=MAX_BATCH, offset=offset)
+            page = self.collection.get(where=where, where_document=where_document, include=include,
+                                       limit=MAX_BATCH, offset=offset)
             if not page["ids"]:
                 return
             for i, cid in enumerate(page["ids"]):

@@ -1,0 +1,117 @@
+"""Precedents and terms: where a practice was used, across documents, years and levels.
+
+``precedents`` answers "who has done X before?": the matching passages grouped by document,
+newest first. A named practice (“推磨式”) or document title (《…》) found in the corpus is matched
+exhaustively and verbatim inside the store; any other query goes through hybrid search and the
+relevance threshold. ``terms`` lists those named practices and titles with their counts and documents.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from assistant.support import assess
+from vectorstore.search import Passage, SearchFilters
+
+_QUOTED = re.compile(r"“([^“”\n]{2,12})”")
+_TITLED = re.compile(r"《([^《》\n]{2,40})》")
+_MARKS = "“”\"《》「」 "
+SEARCH_DEPTH = 30
+
+
+@dataclass
+class Case:
+    """One passage of a precedent."""
+
+    section: str
+    text: str
+    chunk_id: str
+
+
+@dataclass
+class PrecedentGroup:
+    """The cases of one document."""
+
+    doc_id: str
+    title: str
+    year: int | None
+    level: str | None
+    source: str
+    cases: list[Case] = field(default_factory=list)
+
+
+@dataclass
+class Term:
+    """A named practice (“…”) or document (《…》) found in the corpus."""
+
+    term: str
+    kind: str  # "practice" or "document"
+    count: int
+    documents: list[dict[str, Any]] = field(default_factory=list)
+
+
+def find_precedents(retriever: Any, query: str, threshold: float,
+                    filters: SearchFilters | None = None) -> tuple[str, list[PrecedentGroup]]:
+    """(how the query was matched: ``term`` or ``search``, the groups newest first)."""
+    term = query.strip().strip(_MARKS)
+    where = filters.where() if filters else None
+    retriever.lexical.ensure_current()  # the harvested terms of exactly the stored chunks
+    if term and term in retriever.lexical.tokenizer.terms:
+        records = list(retriever.store.iter_records(where=where, containing=term))
+        groups = _group((r["metadata"], r["text"], r["id"]) for r in records)
+        return "term", groups
+    passages = retriever.search(query, k=SEARCH_DEPTH, filters=filters)
+    support = assess(query, passages[:5], threshold)
+    if not support.found:
+        return "search", []
+    kept = [p for p in passages if p.dense_score is None or p.dense_score >= threshold]
+    return "search", _group((_meta(p), p.text, p.chunk_id) for p in kept)
+
+
+def _meta(p: Passage) -> dict[str, Any]:
+    return {"doc_id": p.doc_id, "title": p.title, "year": p.year, "level": p.level, "source": p.source,
+            "section": p.section, "start": p.start}
+
+
+def _group(items: Any) -> list[PrecedentGroup]:
+    groups: dict[str, PrecedentGroup] = {}
+    starts: dict[str, int] = {}
+    for meta, text, chunk_id in items:
+        group = groups.get(meta["doc_id"])
+        if group is None:
+            group = groups[meta["doc_id"]] = PrecedentGroup(
+                meta["doc_id"], meta["title"], meta.get("year") or None, meta.get("level") or None, meta["source"])
+        group.cases.append(Case(meta.get("section", ""), text, chunk_id))
+        starts[chunk_id] = int(meta.get("start") or 0)
+    for group in groups.values():
+        group.cases.sort(key=lambda c: starts.get(c.chunk_id, 0))
+    # Newest first; undated documents last, then by title for a stable order.
+    return sorted(groups.values(), key=lambda g: (-(g.year or 0), g.title))
+
+
+def list_terms(store: Any) -> list[Term]:
+    """Every named practice and document title in the store, most frequent first."""
+    found: dict[tuple[str, str], Term] = {}
+    seen_docs: dict[tuple[str, str], set[str]] = {}
+    for record in store.iter_records():
+        meta = record["metadata"]
+        for kind, pattern in (("practice", _QUOTED), ("document", _TITLED)):
+            for match in pattern.findall(record["text"]):
+                key = (match.strip(), kind)
+                if len(key[0]) < 2:
+                    continue
+                term = found.setdefault(key, Term(key[0], kind, 0))
+                term.count += 1
+                docs = seen_docs.setdefault(key, set())
+                if meta["doc_id"] not in docs:
+                    docs.add(meta["doc_id"])
+                    term.documents.append({"doc_id": meta["doc_id"], "title": meta["title"],
+                                           "year": meta.get("year") or None, "level": meta.get("level") or None})
+    return sorted(found.values(), key=lambda t: (-t.count, t.term))
+
+
+def as_dicts(items: list[Any]) -> list[dict[str, Any]]:
+    """JSON-ready list of dataclasses."""
+    return [asdict(item) for item in items]
