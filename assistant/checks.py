@@ -22,16 +22,18 @@ CITATION = re.compile(r"\[(\d+)\]")
 _CN_DIGITS = "零〇一二三四五六七八九十百千两"
 # Counted things; 万/亿 end a quantity too (三万, 两亿). Kept short on purpose: a false alarm costs trust.
 _MEASURES = "个次轮项条件人名家批年篇份起万亿%"
-_DIGIT_NUMBER = re.compile(r"(?<![\d.xX])\d+(?:\.\d+)?(?![\dxX]|\.\d)(%?)")
+_DIGIT_NUMBER = re.compile(r"(?<![\d.xX])\d+(?:\.\d+)?(?![\dxX]|\.\d)%?")
 _CN_QUANTITY = re.compile(rf"([{_CN_DIGITS}]+)(?:余|多)?([{_MEASURES}])")
 # 一 alone is mostly the article ("一个重要方面"); 千万 is "by all means". Neither is a fact.
 _NOT_QUANTITIES = {"一", "千万"}
 # After NFKC: "（1）" is "(1)", "第一，" is "第一,".
-_LIST_MARKER = re.compile(r"^\s*(?:[-*•]\s*)?(?:\(?\d{1,2}\)|\d{1,2}[.、](?!\d)|第[一二三四五六七八九十]+[,、:])\s*")
+_LIST_MARKER = re.compile(
+    r"^\s*(?:[-*•]\s*)?(?:\(?\d{1,2}\)|\d{1,2}[.、](?!\d)|第[一二三四五六七八九十]+[,、:])\s*"
+)
 _QUOTED = re.compile(r"“([^“”]{1,80})”")
 _TITLE = re.compile(r"《([^《》]{1,80})》")
 # A redaction in a source: x's, possibly mixed with digits (20xx) and a decimal point (x.xx).
-_REDACTED = re.compile(r"(?<![A-Za-z\d.])[\d]*[xX][\dxX]*(?:\.[\dxX]+)?(?![A-Za-z\d])")
+_REDACTED = re.compile(r"(?<![A-Za-z\d.])\d*[xX][\dxX]*(?:\.[\dxX]+)?(?![A-Za-z\d])")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _SENTENCE_END = "。！？；!?;"
 _OPENERS, _CLOSERS = "“《", "”》"
@@ -39,7 +41,15 @@ _LEADING_CITATIONS = re.compile(r"^\s*((?:\[\d+\]\s*)+)")
 
 
 def check_answer(answer: str, sources: Sequence[str]) -> list[str]:
-    """Problems that make ``answer`` unfaithful to ``sources`` (``sources[i]`` is source ``[i+1]``); empty = it passes."""
+    """Problems that make ``answer`` unfaithful to ``sources``; an empty list means it passes.
+
+    Args:
+        answer: The LLM's answer, citing sources as ``[1]``, ``[2]``…
+        sources: ``sources[i]`` is the text of source ``[i+1]``.
+
+    Returns:
+        One plain sentence per problem, naming the item and the answer sentence it is in.
+    """
     answer = _normalize(answer)
     if not answer.strip():
         return []
@@ -86,7 +96,10 @@ def _check_sentence(text: str, cited: str, where: str) -> list[str]:
 
 
 def _split_sentences(answer: str) -> list[str]:
-    """Sentences ending at 。！？； or a line end; never inside “…” or 《…》; a citation after the end stays with it."""
+    """Sentences ending at 。！？； or a line end, never inside “…” or 《…》.
+
+    A citation written after the full stop (``…12个。[1]``) stays with the sentence it follows.
+    """
     sentences: list[str] = []
     current: list[str] = []
     depth = 0
@@ -167,10 +180,11 @@ def _filled_redactions(body: str, cited: str) -> list[tuple[str, str]]:
             rf"[\d{_CN_DIGITS}]+" if part[0] in "xX" else re.escape(part)
             for part in re.findall(r"[xX]+|.", m.group())
         )
-        pattern = re.compile(rf"[\u4e00-\u9fff]{{0,3}}({re.escape(before)}{number}{re.escape(after)})")
+        pattern = re.compile(rf"([\u4e00-\u9fff]{{0,3}})({re.escape(before)}{number}{re.escape(after)})")
         for filled in pattern.finditer(body):
-            if filled.group(1) not in cited:  # the same phrase, unredacted, elsewhere in the cited text is fine
-                found.append((filled.group(), cited[max(0, m.start() - 4): m.end() + 1]))
+            if filled.group(2) not in cited:  # the same phrase, unredacted, elsewhere in the cited text is fine
+                shown = cited[max(0, m.start() - 1 - len(filled.group(1))): m.end() + 1]
+                found.append((filled.group(), shown))
     return found
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from typing import TYPE_CHECKING, Any
 
 from assistant.settings import Settings
@@ -75,8 +76,10 @@ def complete(chat_model: BaseChatModel, system: str, user: str,
 
     endpoint = _endpoint(chat_model)
     pieces: list[str] = []
-    with tracing_context(enabled=False):
-        for piece in _pieces(chat_model, [SystemMessage(system), HumanMessage(user)], endpoint):
+    stream = _pieces(chat_model, [SystemMessage(system), HumanMessage(user)], endpoint)
+    # closing(): if on_token raises (the user stopped the answer), the HTTP stream is closed now, not at GC.
+    with tracing_context(enabled=None), closing(stream):
+        for piece in stream:
             pieces.append(piece)
             if on_token is not None:
                 on_token(piece)
@@ -107,7 +110,8 @@ def _pieces(chat_model: BaseChatModel, messages: list[BaseMessage], endpoint: st
     except _http_errors() as e:  # older SDKs let transport errors out of a stream unwrapped
         raise LLMUnavailable(endpoint, f"is unreachable ({_root_reason(e)})") from e
     except (ValueError, KeyError, TypeError) as e:  # a body that is not a chat completion (bad JSON, no choices)
-        raise LLMUnavailable(endpoint, f"sent a reply that is not an OpenAI chat completion ({_one_line(str(e))})") from e
+        reason = f"sent a reply that is not an OpenAI chat completion ({_one_line(str(e))})"
+        raise LLMUnavailable(endpoint, reason) from e
 
 
 def _http_errors() -> tuple[type[Exception], ...]:

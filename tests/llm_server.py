@@ -51,6 +51,7 @@ class ScriptedLLM:
             carrying this message (as vLLM and llama.cpp report a failure mid-generation).
         model: The model name listed and echoed back.
         requests: JSON bodies of the chat-completion requests received, in order.
+        paths: Every request received, as ``"METHOD /path"``, whatever its path (to prove what was not sent).
     """
 
     def __init__(self, replies: Iterable[str] = ("好的。",), *, status: int = 200, delay: float = 0.0,
@@ -62,17 +63,23 @@ class ScriptedLLM:
         self.stream_error = stream_error
         self.model = model
         self.requests: list[dict[str, Any]] = []
+        self.paths: list[str] = []
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     @property
-    def base_url(self) -> str:
-        """The endpoint to configure as ``llm_base_url``: ``http://127.0.0.1:PORT/v1``."""
+    def origin(self) -> str:
+        """``http://127.0.0.1:PORT``, the server's root."""
         if self._server is None:
             raise RuntimeError("the server is not running; use it as a context manager or call start()")
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def base_url(self) -> str:
+        """The endpoint to configure as ``llm_base_url``: ``http://127.0.0.1:PORT/v1``."""
+        return f"{self.origin}/v1"
 
     def start(self) -> ScriptedLLM:
         """Start serving in a daemon thread."""
@@ -134,6 +141,12 @@ class _ChatHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         return  # keep test output clean
 
+    def parse_request(self) -> bool:
+        ok = super().parse_request()
+        if ok:
+            self.script.paths.append(f"{self.command} {self.path}")
+        return ok
+
     def do_GET(self) -> None:
         if self.path.rstrip("/") != "/v1/models":
             self._send_error(404, f"Unknown path {self.path}", "not_found_error")
@@ -164,6 +177,12 @@ class _ChatHandler(BaseHTTPRequestHandler):
                 self._send_json(200, self._completion(body, reply))
         except ConnectionError:
             return  # the client gave up (e.g. its timeout) before we answered
+
+    def do_PATCH(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self._send_error(404, f"Unknown path {self.path}", "not_found_error")
+
+    do_PUT = do_DELETE = do_PATCH
 
     def _completion(self, body: dict[str, Any], reply: str) -> dict[str, Any]:
         return {

@@ -138,3 +138,31 @@ def test_scripted_server_speaks_the_openai_api():
         client = openai.OpenAI(base_url=llm.base_url, api_key="k", max_retries=0, timeout=5)
         assert [m.id for m in client.models.list()] == ["test-model"]
     assert llm.requests[0]["stream"] is False
+
+
+@pytest.fixture
+def langsmith_tracing_on(monkeypatch):
+    """LangSmith tracing switched on by the environment, sending to a recorder on 127.0.0.1."""
+    from langsmith import utils as ls_utils
+
+    with ScriptedLLM() as recorder:
+        monkeypatch.setenv("LANGSMITH_TRACING", "true")
+        monkeypatch.setenv("LANGSMITH_ENDPOINT", recorder.origin)
+        monkeypatch.setenv("LANGSMITH_API_KEY", "lsv2_test")
+        ls_utils.get_env_var.cache_clear()  # langsmith caches what it read from the environment
+        yield recorder
+        monkeypatch.undo()
+        ls_utils.get_env_var.cache_clear()
+
+
+def test_nothing_is_traced_even_when_the_environment_turns_langsmith_on(tmp_path, langsmith_tracing_on):
+    from langchain_core.tracers.langchain import wait_for_all_tracers
+
+    with ScriptedLLM([REPLY]) as llm:
+        model = build_chat_model(llm_settings(tmp_path, llm.base_url))
+        complete(model, SYSTEM, USER)
+        wait_for_all_tracers()
+        assert langsmith_tracing_on.paths == []
+        list(model.stream([HumanMessage(USER)]))  # the same model outside complete() does phone home
+        wait_for_all_tracers()
+    assert any("/runs" in path for path in langsmith_tracing_on.paths)
