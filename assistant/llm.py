@@ -78,7 +78,7 @@ def complete(chat_model: BaseChatModel, system: str, user: str,
     pieces: list[str] = []
     stream = _pieces(chat_model, [SystemMessage(system), HumanMessage(user)], endpoint)
     # closing(): if on_token raises (the user stopped the answer), the HTTP stream is closed now, not at GC.
-    with tracing_context(enabled=None), closing(stream):
+    with tracing_context(enabled=False), closing(stream):
         for piece in stream:
             pieces.append(piece)
             if on_token is not None:

@@ -1,6 +1,7 @@
 """The `xunshi` command as a user runs it: a real process, a temp home, the bundled sample."""
 
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -139,3 +140,44 @@ def test_eval_json_and_text(home, env, ingested, tmp_path):
     broken.write_text('{"q": "x", "gold": ["y"]}\nnot json\n', encoding="utf-8")
     bad = run(home, "eval", str(broken), "--json", env=env)
     assert bad.returncode == 1 and f"{broken}:2" in bad.stderr and bad.stdout == ""  # input failed
+
+
+def test_ask_json_and_history(home, env, ingested, tmp_path):
+    result = run(home, "ask", "巡审联动是怎么开展的？", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    payload = one_json(result.stdout)
+    assert payload["found"] is True and payload["mode"] == "extractive"
+    assert set(payload) >= {"question", "answer", "found", "mode", "citations"}
+    numbers = {int(n) for n in re.findall(r"\[(\d+)\]", payload["answer"])}
+    assert numbers == {c["n"] for c in payload["citations"]}
+    for c in payload["citations"]:
+        assert set(c) >= {"n", "doc_id", "title", "section", "text", "source"}
+
+    refused = one_json(run(home, "ask", "红烧肉怎么做才好吃？", "--json", env=env).stdout)
+    assert refused["found"] is False and refused["citations"] == []
+
+    history = tmp_path / "history.json"
+    history.write_text(json.dumps([{"role": "user", "content": "巡审联动是怎么开展的？"}], ensure_ascii=False),
+                       encoding="utf-8")
+    follow = one_json(run(home, "ask", "还有别的做法吗？", "--history", str(history), "--json", env=env).stdout)
+    assert "巡审联动" in follow["resolved_question"]
+
+    text = run(home, "ask", "巡审联动是怎么开展的？", env=env)
+    assert text.returncode == 0 and "[1]" in text.stdout and " › " in text.stdout
+
+    history.write_text("{not json", encoding="utf-8")
+    bad = run(home, "ask", "还有呢？", "--history", str(history), env=env)
+    assert bad.returncode == 1 and str(history) in bad.stderr
+
+
+def test_draft_precedents_terms_json(home, env, ingested):
+    draft = one_json(run(home, "draft", "巡视整改", "--length", "300", "--json", env=env).stdout)
+    assert draft["topic"] == "巡视整改" and "一是" in draft["draft"] and draft["citations"]
+    precedents = run(home, "precedents", "推磨式", "--json", env=env)
+    assert precedents.returncode == 0, precedents.stderr
+    payload = one_json(precedents.stdout)
+    assert payload["matched"] == "term" and payload["count"] >= 1
+    group = payload["documents"][0]
+    assert set(group) >= {"doc_id", "title", "year", "level", "cases"} and group["cases"][0]["section"]
+    terms = one_json(run(home, "terms", "--json", env=env).stdout)
+    assert any(t["term"] == "推磨式" and t["kind"] == "practice" for t in terms["terms"])

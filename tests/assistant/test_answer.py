@@ -18,7 +18,7 @@ from assistant.services import (build_chroma_client, build_indexer, build_retrie
 from assistant.settings import Settings
 from ingest.errors import ConfigError
 from prompts import load_prompt
-from tests.llm_server import ScriptedLLM, closed_port
+from llm_server import ScriptedLLM, closed_port
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 CITATION = re.compile(r"\[(\d+)\]")
