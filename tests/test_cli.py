@@ -181,3 +181,23 @@ def test_draft_precedents_terms_json(home, env, ingested):
     assert set(group) >= {"doc_id", "title", "year", "level", "cases"} and group["cases"][0]["section"]
     terms = one_json(run(home, "terms", "--json", env=env).stdout)
     assert any(t["term"] == "推磨式" and t["kind"] == "practice" for t in terms["terms"])
+
+
+def test_ask_with_a_local_llm_and_without_it(home, env, ingested):
+    from llm_server import ScriptedLLM, closed_port
+
+    question = "巡审联动是怎么开展的？"
+    search = one_json(run(home, "search", question, "-k", "5", "--json", env=env).stdout)
+    n = next(r["rank"] for r in search["results"] if "巡审联动" in r["text"])
+    with ScriptedLLM([f"开展“巡审联动”[{n}]。"]) as server:
+        llm_env = {**env, "XUNSHI_LLM_BASE_URL": server.base_url, "XUNSHI_LLM_MODEL": "test-model"}
+        result = run(home, "ask", question, "--json", env=llm_env)
+    assert result.returncode == 0, result.stderr
+    payload = one_json(result.stdout)
+    assert payload["mode"] == "llm" and payload["answer"] == "开展“巡审联动”[1]。"
+    assert server.requests and server.requests[0]["stream"] is True
+
+    down_env = {**env, "XUNSHI_LLM_BASE_URL": f"http://127.0.0.1:{closed_port()}/v1", "XUNSHI_LLM_TIMEOUT": "5"}
+    down = run(home, "ask", question, env=down_env)
+    assert down.returncode == 0 and "[1]" in down.stdout
+    assert "unreachable" in down.stderr and "Traceback" not in down.stderr
