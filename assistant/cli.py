@@ -113,35 +113,31 @@ def _print_citations(citations: list[Any]) -> None:
         print(textwrap.indent(text if len(text) <= 120 else text[:120] + "…", "    "))
 
 
+def _show(args: argparse.Namespace, payload: dict[str, Any], text: str, note: str, citations: list[Any]) -> int:
+    """An answer or draft: the JSON object, or the text, its note on stderr and its citations."""
+    if args.json:
+        _emit_json(payload)
+        return EXIT_OK
+    print(text)
+    if note:
+        print(f"（{note}）", file=sys.stderr)
+    if citations:
+        print()
+        _print_citations(citations)
+    return EXIT_OK
+
+
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     answerer = _answerer(settings)
     answer = answerer.ask(args.question, history=_read_history(args.history), filters=_filters(args))
-    if args.json:
-        _emit_json(answer.as_dict())
-        return EXIT_OK
-    print(answer.answer)
-    if answer.note:
-        print(f"（{answer.note}）", file=sys.stderr)
-    if answer.citations:
-        print()
-        _print_citations(answer.citations)
-    return EXIT_OK
+    return _show(args, answer.as_dict(), answer.answer, answer.note, answer.citations)
 
 
 def cmd_draft(args: argparse.Namespace, settings: Settings) -> int:
     from assistant.draft import write_draft
 
     draft = write_draft(_answerer(settings), args.topic, filters=_filters(args), length=args.length)
-    if args.json:
-        _emit_json(draft.as_dict())
-        return EXIT_OK
-    print(draft.draft)
-    if draft.note:
-        print(f"（{draft.note}）", file=sys.stderr)
-    if draft.citations:
-        print()
-        _print_citations(draft.citations)
-    return EXIT_OK
+    return _show(args, draft.as_dict(), draft.draft, draft.note, draft.citations)
 
 
 def cmd_precedents(args: argparse.Namespace, settings: Settings) -> int:

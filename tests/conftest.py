@@ -53,3 +53,24 @@ def e5_embeddings(session_home, e5_model_dir) -> SentenceTransformerEmbeddings:
 def minilm_embeddings(session_home) -> SentenceTransformerEmbeddings:
     """The bundled English MiniLM model through the same factory."""
     return load_embeddings(embedding_settings(session_home, MINILM_MODEL))
+
+
+EXAMPLES = Path(__file__).parents[1] / "examples"
+
+
+def ingest_examples(root: Path, embeddings) -> tuple:
+    """A copy of the bundled sample under ``root/docs`` ingested into ``root/home``:
+    (settings, store, indexer, folder)."""
+    import shutil
+
+    from assistant.services import build_chroma_client, build_indexer, build_store
+
+    folder = root / "docs"
+    folder.mkdir()
+    for path in EXAMPLES.glob("*.txt"):
+        shutil.copy(path, folder / path.name)
+    settings = Settings(home=root / "home")
+    store = build_store(settings, build_chroma_client(settings), embeddings)
+    indexer = build_indexer(settings, store, embeddings, show_progress=False)
+    indexer.ingest([folder])
+    return settings, store, indexer, folder

@@ -4,8 +4,6 @@ HTTP server, drafts, precedents and terms."""
 from __future__ import annotations
 
 import re
-import shutil
-from pathlib import Path
 
 import pytest
 
@@ -14,26 +12,19 @@ from assistant.answer_eval import citations_consistent, verbatim_pieces
 from assistant.draft import write_draft
 from assistant.llm import build_chat_model
 from assistant.precedents import find_precedents, list_terms
-from assistant.services import (build_chroma_client, build_indexer, build_retriever, build_store, load_prompts)
+from assistant.services import build_retriever, load_prompts
 from assistant.settings import Settings
+from conftest import ingest_examples
 from ingest.errors import ConfigError
 from prompts import load_prompt
 from llm_server import ScriptedLLM, closed_port
 
-EXAMPLES = Path(__file__).parents[2] / "examples"
 CITATION = re.compile(r"\[(\d+)\]")
 
 
 @pytest.fixture(scope="module")
 def kb(tmp_path_factory, e5_embeddings):
-    root = tmp_path_factory.mktemp("answer")
-    folder = root / "docs"
-    folder.mkdir()
-    for path in EXAMPLES.glob("*.txt"):
-        shutil.copy(path, folder / path.name)
-    settings = Settings(home=root / "home")
-    store = build_store(settings, build_chroma_client(settings), e5_embeddings)
-    build_indexer(settings, store, e5_embeddings, show_progress=False).ingest([folder])
+    settings, store, _, _ = ingest_examples(tmp_path_factory.mktemp("answer"), e5_embeddings)
     return settings, store, build_retriever(settings, store, e5_embeddings)
 
 

@@ -1,29 +1,16 @@
 """Lexical and hybrid retrieval on a real store: Chinese tokens, a cache that is never stale, filters."""
 
-import shutil
-from pathlib import Path
-
 import pytest
 
-from assistant.services import build_chroma_client, build_indexer, build_lexical, build_retriever, build_store
-from assistant.settings import Settings
+from assistant.services import build_lexical, build_retriever
+from conftest import ingest_examples
 from vectorstore.lexical import ChineseTokenizer, harvest_terms
 from vectorstore.search import SearchFilters
-
-EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
 @pytest.fixture
 def kb(tmp_path, e5_embeddings):
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    for path in EXAMPLES.glob("*.txt"):
-        shutil.copy(path, folder / path.name)
-    settings = Settings(home=tmp_path / "home")
-    store = build_store(settings, build_chroma_client(settings), e5_embeddings)
-    indexer = build_indexer(settings, store, e5_embeddings, show_progress=False)
-    indexer.ingest([folder])
-    return settings, store, indexer, folder
+    return ingest_examples(tmp_path, e5_embeddings)
 
 
 def test_domain_words_stay_whole():
