@@ -177,6 +177,24 @@ def cmd_terms(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from assistant.web import LOOPBACK, Services, check_auth, serve
+
+    if args.host not in LOOPBACK and not check_auth(settings.auth):
+        print(f"xunshi: refusing to listen on {args.host} without authentication: set XUNSHI_AUTH="
+              "user:sha256-of-password (comma-separated for several users), or keep --host 127.0.0.1",
+              file=sys.stderr)
+        return EXIT_USAGE
+    embeddings, store = _open_store(settings)
+    services = _services()
+    retriever = services.build_retriever(settings, store, embeddings)
+    page = Services(settings, embeddings, store, services.build_indexer(settings, store, embeddings, show_progress=False),
+                    retriever, services.build_answerer(settings, retriever, embeddings))
+    print(f"xunshi: serving on http://{args.host}:{args.port}", file=sys.stderr)
+    serve(page, args.host, args.port)
+    return EXIT_OK
+
+
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from vectorstore.evaluate import evaluate, load_questions
 
@@ -327,6 +345,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=0, help="show only the most frequent N (text output)")
     json_flag(p)
     p.set_defaults(func=cmd_terms)
+
+    p = sub.add_parser("serve", help="the web chat (Gradio) on this machine")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; others need XUNSHI_AUTH)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("eval", help="measure retrieval on a question set (JSONL)")
     p.add_argument("qa", metavar="QA.jsonl", help='lines of {"q": ..., "gold": [substrings], "doc": optional}')

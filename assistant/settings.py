@@ -83,6 +83,7 @@ class Settings(BaseSettings):
     llm_api_key: str | None = Field(default=None, description="API key for the LLM endpoint, if any.")
     llm_timeout: float = Field(default=60.0, gt=0, description="Seconds to wait for the LLM before falling back.")
     llm_temperature: float = Field(default=0.1, ge=0, le=2, description="Sampling temperature for the LLM.")
+    upload_max_mb: int = Field(default=50, ge=1, description="Largest file the web page accepts, in MB.")
     auth: str | None = Field(
         default=None, description="Web login users, 'user:sha256hash,...' (needed to bind a non-loopback host)."
     )

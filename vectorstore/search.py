@@ -15,6 +15,8 @@ class SearchFilters:
     doc_ids: list[str] = field(default_factory=list)
     year: int | None = None
     level: str | None = None
+    year_from: int | None = None
+    year_to: int | None = None
 
     def where(self) -> dict | None:
         """The Chroma ``where`` clause, or None when nothing is restricted."""
@@ -25,6 +27,10 @@ class SearchFilters:
             clauses.append({"year": self.year})
         if self.level:
             clauses.append({"level": self.level})
+        if self.year_from is not None:
+            clauses.append({"year": {"$gte": self.year_from}})
+        if self.year_to is not None:
+            clauses.append({"year": {"$lte": self.year_to}})
         if not clauses:
             return None
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}

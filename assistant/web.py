@@ -1,0 +1,453 @@
+"""The web chat (``xunshi serve``): a Gradio Blocks app over the same answer, draft and precedent functions.
+
+Everything a user does lives in their session: the conversation is the Chatbot's value, the last
+citations and the filters are session components (``gr.State`` and inputs), never attributes of a
+shared object. Document text is always HTML-escaped before it reaches the page. The page asks
+nothing of any host but this server: analytics are off and the theme uses system fonts only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import html
+import logging
+import queue
+import re
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from assistant.answer import Answer, split_sentences
+from assistant.settings import Settings
+from ingest.errors import ConfigError, XunshiError
+from ingest.loaders import is_supported
+from vectorstore.search import SearchFilters
+
+logger = logging.getLogger(__name__)
+
+MODES = ("问答", "起草", "查先例")
+LEVELS = ("全部", "自治区", "省", "市", "县")
+UPLOAD_TYPES = (".txt", ".md", ".docx", ".pdf", ".html", ".htm", ".doc")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+CSS = """
+.not-found {border-left: 4px solid #d97706; background: #fffbeb; padding: 8px 12px;}
+#source-panel mark {background: #fde68a;}
+#source-panel .context {color: #6b7280;}
+#source-panel .passage {border-left: 3px solid #2563eb; padding-left: 8px; margin: 6px 0;}
+"""
+
+
+@dataclass
+class Services:
+    """What the page needs; built once by ``serve``, shared read-only by every session."""
+
+    settings: Settings
+    embeddings: Any
+    store: Any
+    indexer: Any
+    retriever: Any
+    answerer: Any
+
+
+# --- rendering (pure functions, escaped) -----------------------------------------------------------
+
+def esc(text: str) -> str:
+    """Text as HTML text: markup in a document is shown, never run."""
+    return html.escape(text or "", quote=True)
+
+
+def render_answer(answer_text: str, found: bool, citations: list[dict[str, Any]], note: str = "") -> str:
+    """An answer as the chat shows it: the text with its [n] markers, then the numbered sources."""
+    body = esc(answer_text).replace("\n", "<br>")
+    if not found:
+        return f'<div class="not-found">⚠️ <b>未找到依据</b><br>{body}</div>' + (
+            f"<br><small>{esc(note)}</small>" if note else "")
+    lines = [body, "", "<b>来源</b>"]
+    for c in citations:
+        where = f"{c['title']} › {c['section']}" if c.get("section") else c["title"]
+        lines.append(f"[{c['n']}] {esc(where)}")
+    if note:
+        lines.append(f"<small>（{esc(note)}）</small>")
+    return "<br>".join(lines)
+
+
+def source_choices(citations: list[dict[str, Any]]) -> list[str]:
+    """Labels of the clickable source list."""
+    return [f"[{c['n']}] {c['title']}" + (f" › {c['section']}" if c.get("section") else "") for c in citations]
+
+
+def render_panel(citation: dict[str, Any], before: str, after: str, cited: list[str]) -> str:
+    """The side panel: title, section path, the passage in its context, cited sentences highlighted."""
+    passage = esc(citation["text"])
+    for sentence in sorted(set(cited), key=len, reverse=True):
+        escaped = esc(sentence)
+        if escaped and escaped in passage:
+            passage = passage.replace(escaped, f"<mark>{escaped}</mark>")
+    facts = " · ".join(esc(str(x)) for x in (citation.get("year"), citation.get("level")) if x)
+    return (
+        f"<h3>[{citation['n']}] {esc(citation['title'])}</h3>"
+        + (f"<p>{esc(citation['section'])}</p>" if citation.get("section") else "")
+        + (f"<p><small>{facts}</small></p>" if facts else "")
+        + (f'<p class="context">{esc(before)}</p>' if before else "")
+        + f'<p class="passage">{passage}</p>'
+        + (f'<p class="context">{esc(after)}</p>' if after else "")
+        + f"<p><small>{esc(Path(citation['source']).name)}</small></p>"
+    )
+
+
+def cited_sentences(answer_text: str, n: int, passage: str) -> list[str]:
+    """Sentences of ``passage`` that the answer cites as [n]: verbatim ones, else the closest."""
+    pieces = [m.group(1) for m in re.finditer(r"([^\[\]]+?)((?:\[\d+\])+)", answer_text)
+              if f"[{n}]" in m.group(2)]
+    out = []
+    for sentence in split_sentences(passage):
+        core = sentence.rstrip("。；;！？!?")
+        if any(core and core in piece or piece.strip() in sentence for piece in pieces):
+            out.append(sentence)
+    return out
+
+
+# --- the page's functions ------------------------------------------------------------------------
+
+def make_filters(docs: list[str] | None, year_from: float | None, year_to: float | None, level: str | None,
+                 catalogue: dict[str, str]) -> SearchFilters:
+    """Filters from the page's controls (document labels map to doc_ids through ``catalogue``)."""
+    doc_ids = [catalogue[d] for d in docs or [] if d in catalogue]
+    filters = SearchFilters(doc_ids=doc_ids, level=None if level in (None, "", "全部") else level)
+    filters.year_from = int(year_from) if year_from else None
+    filters.year_to = int(year_to) if year_to else None
+    return filters
+
+
+def document_labels(store: Any) -> dict[str, str]:
+    """``label → doc_id`` for the document filter."""
+    return {f"{d.title}（{d.doc_id}）": d.doc_id for d in store.documents()}
+
+
+def documents_table(store: Any) -> list[list[Any]]:
+    """Rows of the knowledge-base table."""
+    return [[d.title, d.year or "", d.level or "", d.chunks, Path(d.source).name, d.added_at[:19].replace("T", " "),
+             d.doc_id] for d in store.documents()]
+
+
+def check_auth(spec: str | None) -> dict[str, str]:
+    """``XUNSHI_AUTH`` as {user: sha256 hex}; a malformed entry is a configuration error."""
+    users: dict[str, str] = {}
+    for entry in filter(None, (e.strip() for e in (spec or "").split(","))):
+        user, _, digest = entry.partition(":")
+        if not user or not re.fullmatch(r"[0-9a-fA-F]{64}", digest):
+            raise ConfigError("XUNSHI_AUTH entries must be user:sha256-hex-of-password, comma-separated "
+                              "(make one with: python -c \"import hashlib; print(hashlib.sha256(b'PASSWORD').hexdigest())\")")
+        users[user] = digest.lower()
+    return users
+
+
+def authenticator(users: dict[str, str]) -> Any:
+    """Gradio's auth callable: the password's sha256 compared in constant time."""
+
+    def check(username: str, password: str) -> bool:
+        digest = hashlib.sha256(password.encode("utf-8")).hexdigest()
+        return hmac.compare_digest(users.get(username, "0" * 64), digest) and username in users
+
+    return check
+
+
+def safe_upload_name(name: str) -> str:
+    """A file name safe to store: no folders, no control or shell characters, extension kept."""
+    base = Path(name).name
+    stem, suffix = Path(base).stem, Path(base).suffix.lower()
+    stem = re.sub(r"[^\w\u4e00-\u9fff（）()\-—_. ]+", "_", stem).strip(" ._") or "upload"
+    return f"{stem[:80]}{suffix}"
+
+
+def llm_status(settings: Settings) -> str:
+    """LLM endpoint: not configured, reachable or not."""
+    if not settings.llm_base_url:
+        return "未配置（抽取式回答）"
+    import httpx
+
+    url = settings.llm_base_url.rstrip("/") + "/models"
+    headers = {"Authorization": f"Bearer {settings.llm_api_key}"} if settings.llm_api_key else {}
+    try:
+        response = httpx.get(url, timeout=3, headers=headers)
+        ok = response.status_code < 500
+    except httpx.HTTPError:
+        ok = False
+    return f"{settings.llm_base_url}（{'可连接' if ok else '无法连接'}）"
+
+
+# --- the app ---------------------------------------------------------------------------------------
+
+def build_app(services: Services) -> Any:
+    """The Gradio Blocks app."""
+    import gradio as gr
+
+    s = services
+    upload_dir = s.settings.home_dir / "uploads"
+    max_bytes = s.settings.upload_max_mb * 1024 * 1024
+    ingest_lock = threading.Lock()
+
+    def status_text() -> str:
+        docs = s.store.documents()
+        return (f"**嵌入模型**：{s.embeddings.model_name}（{s.embeddings.dimension} 维，查询引擎 {s.embeddings.query_engine}）  \n"
+                f"**大模型**：{llm_status(s.settings)}  \n"
+                f"**文档**：{len(docs)} 篇，**片段**：{s.store.count()} 个")
+
+    def ask(question: str, chat: list[dict[str, Any]], mode: str, docs: list[str], year_from: float | None,
+            year_to: float | None, level: str, session: dict[str, Any]) -> Iterator[tuple]:
+        question = (question or "").strip()
+        chat = list(chat or [])
+        if not question:
+            yield chat, "", gr.update(), gr.update(), session, gr.update()
+            return
+        filters = make_filters(docs, year_from, year_to, level, document_labels(s.store))
+        history = [{"role": m["role"], "content": _plain(m["content"])} for m in chat
+                   if m.get("role") == "user"][-6:]
+        chat = chat + [{"role": "user", "content": esc(question)}, {"role": "assistant", "content": "……"}]
+        yield chat, "", gr.update(), gr.update(), session, gr.update()
+        if mode == "起草":
+            result = _run(lambda on_token: _draft(question, filters, on_token))
+        elif mode == "查先例":
+            result = _run(lambda on_token: _precedents(question, filters))
+        else:
+            result = _run(lambda on_token: s.answerer.ask(question, history=history, filters=filters,
+                                                          on_token=on_token).as_dict())
+        partial = ""
+        for kind, value in result:
+            if kind == "token":
+                partial += value
+                chat[-1] = {"role": "assistant", "content": esc(partial) + " <small>（生成中，核对后显示）</small>"}
+                yield chat, "", gr.update(), gr.update(), session, gr.update()
+                continue
+            payload = value
+        if isinstance(payload, XunshiError):
+            chat[-1] = {"role": "assistant", "content": f'<div class="not-found">出错：{esc(str(payload))}</div>'}
+            yield chat, "", gr.update(), gr.update(), session, gr.update()
+            return
+        text = payload.get("answer", payload.get("draft", ""))
+        citations = payload.get("citations", [])
+        session = {**(session or {}), "citations": citations, "answer": text}
+        # Stream the checked answer in, sentence by sentence.
+        shown = ""
+        for piece in re.findall(r".+?(?:[。！？；]|$)(?:\[\d+\])*", text) or [text]:
+            shown += piece
+            chat[-1] = {"role": "assistant", "content": render_answer(shown, payload["found"], [], "")}
+            yield chat, "", gr.update(), gr.update(), session, gr.update()
+        chat[-1] = {"role": "assistant", "content": render_answer(text, payload["found"], citations,
+                                                                  payload.get("note", ""))}
+        draft = gr.update(value=text, visible=True) if mode == "起草" and payload["found"] else gr.update(visible=False)
+        yield (chat, "", gr.update(choices=source_choices(citations), value=None), "", session, draft)
+
+    def _draft(topic: str, filters: SearchFilters, on_token: Any) -> dict[str, Any]:
+        from assistant.draft import write_draft
+
+        return write_draft(s.answerer, topic, filters=filters, on_token=on_token).as_dict()
+
+    def _precedents(query: str, filters: SearchFilters) -> dict[str, Any]:
+        from assistant.precedents import find_precedents
+
+        _, groups = find_precedents(s.retriever, query, s.settings.relevance_threshold, filters)
+        citations, lines, n = [], [], 0
+        for g in groups:
+            facts = " · ".join(str(x) for x in (g.year, g.level) if x)
+            lines.append(f"■ {g.title}" + (f"（{facts}）" if facts else ""))
+            for case in g.cases:
+                n += 1
+                citations.append({"n": n, "doc_id": g.doc_id, "title": g.title, "section": case.section,
+                                  "text": case.text, "source": g.source, "year": g.year, "level": g.level})
+                lines.append(f"  {case.section or '（无小节）'}[{n}]")
+        found = bool(groups)
+        text = "\n".join(lines) if found else f"没有找到与“{query}”相关的先例。"
+        return {"answer": text, "found": found, "citations": citations, "note": ""}
+
+    def open_source(choice: str | None, session: dict[str, Any]) -> str:
+        if not choice or not session or not session.get("citations"):
+            return ""
+        n = int(re.match(r"\[(\d+)\]", choice).group(1))
+        citation = next((c for c in session["citations"] if c["n"] == n), None)
+        if citation is None:
+            return ""
+        before, after = _context(citation)
+        return render_panel(citation, before, after, cited_sentences(session.get("answer", ""), n, citation["text"]))
+
+    def _context(citation: dict[str, Any]) -> tuple[str, str]:
+        records = sorted(s.store.iter_records(where={"doc_id": citation["doc_id"]}),
+                         key=lambda r: int(r["metadata"].get("start") or 0))
+        texts = [r["text"] for r in records]
+        if citation["text"] not in texts:
+            return "", ""
+        i = texts.index(citation["text"])
+        return (texts[i - 1] if i > 0 else ""), (texts[i + 1] if i + 1 < len(texts) else "")
+
+    def upload(files: list[Any] | None, progress: Any = gr.Progress()) -> tuple:
+        files = files or []
+        if not files:
+            return "请先选择文件。", documents_table(s.store), gr.update(choices=list(document_labels(s.store)))
+        upload_dir.mkdir(parents=True, exist_ok=True)
+        lines, stored = [], []
+        for f in files:
+            path = Path(getattr(f, "name", f))
+            name = safe_upload_name(getattr(f, "orig_name", None) or path.name)
+            if Path(name).suffix not in UPLOAD_TYPES or not is_supported(Path(name)):
+                lines.append(f"✗ {esc(name)}：不支持的文件类型（可用 {' '.join(UPLOAD_TYPES)}）")
+                continue
+            if path.stat().st_size > max_bytes:
+                lines.append(f"✗ {esc(name)}：文件超过 {s.settings.upload_max_mb} MB")
+                continue
+            target = upload_dir / name
+            shutil.copyfile(path, target)
+            stored.append(target)
+        with ingest_lock:
+            for i, target in enumerate(stored):
+                progress((i, len(stored)), desc=f"导入 {target.name}")
+                report = s.indexer.ingest([target])
+                if report.failed:
+                    for failure in report.failed:
+                        lines.append(f"✗ {esc(Path(failure['source']).name)}：{esc(failure['error'])}")
+                else:
+                    lines.append(f"✓ {esc(target.name)}：新增 {report.added}，更新 {report.updated}，未变 {report.unchanged}")
+            progress((len(stored), len(stored)), desc="完成")
+        labels = list(document_labels(s.store))
+        return "<br>".join(lines), documents_table(s.store), gr.update(choices=labels)
+
+    def delete(label: str | None, confirmed: bool) -> tuple:
+        catalogue = document_labels(s.store)
+        if not label or label not in catalogue:
+            return "请先选择要删除的文档。", documents_table(s.store), gr.update(), gr.update(value=False)
+        if not confirmed:
+            return "请勾选“确认删除”后再点删除。", documents_table(s.store), gr.update(), gr.update()
+        with ingest_lock:
+            source = next(d.source for d in s.store.documents() if d.doc_id == catalogue[label])
+            chunks = s.store.remove(catalogue[label])
+            path = Path(source)
+            if path.parent == upload_dir and not any(d.source == source for d in s.store.documents()):
+                path.unlink(missing_ok=True)
+        labels = list(document_labels(s.store))
+        return (f"已删除 {esc(label)}（{chunks} 个片段）。", documents_table(s.store),
+                gr.update(choices=labels, value=None), gr.update(value=False))
+
+    def refresh_lists() -> tuple:
+        labels = list(document_labels(s.store))
+        return gr.update(choices=labels), gr.update(choices=labels), documents_table(s.store)
+
+    terms = [f"{t.term}" for t in _terms(s.store)[:200]]
+
+    with gr.Blocks(title="巡视巡察材料助手", analytics_enabled=False) as app:
+        session = gr.State({})
+        gr.Markdown("## 巡视巡察材料助手\n回答只依据已导入的文件材料，每句注明出处；材料中没有的，直接说明未找到。")
+        with gr.Tabs():
+            with gr.Tab("对话", id="chat-tab"):
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        mode = gr.Radio(list(MODES), value="问答", label="模式", elem_id="mode")
+                        chat = gr.Chatbot(label="对话", height=480, elem_id="chat", sanitize_html=True,
+                                          render_markdown=False)
+                        with gr.Row():
+                            question = gr.Textbox(placeholder="输入问题或主题，回车发送", show_label=False, scale=5,
+                                                  elem_id="question")
+                            send = gr.Button("发送", variant="primary", scale=1, elem_id="send")
+                        draft_box = gr.Textbox(label="起草结果（可复制）", lines=6, visible=False, buttons=["copy"],
+                                               elem_id="draft")
+                        sources = gr.Radio([], label="来源（点击查看原文）", elem_id="sources")
+                        clear = gr.Button("清空对话", size="sm")
+                    with gr.Column(scale=2):
+                        panel = gr.HTML("", elem_id="source-panel")
+                        with gr.Accordion("筛选", open=False):
+                            doc_filter = gr.Dropdown(list(document_labels(s.store)), multiselect=True,
+                                                     label="只在这些文档中", elem_id="doc-filter")
+                            with gr.Row():
+                                year_from = gr.Number(None, label="起始年份", precision=0, elem_id="year-from")
+                                year_to = gr.Number(None, label="截止年份", precision=0, elem_id="year-to")
+                            level = gr.Dropdown(list(LEVELS), value="全部", label="层级", elem_id="level")
+                        with gr.Accordion("提法与文件（点击查先例）", open=False):
+                            term_pick = gr.Dropdown(terms, label="文件中出现的提法、文件名", elem_id="terms")
+            with gr.Tab("知识库", id="kb-tab"):
+                files = gr.File(file_count="multiple", file_types=list(UPLOAD_TYPES), label="上传文件（可多选）",
+                                elem_id="upload")
+                ingest_btn = gr.Button("导入", variant="primary", elem_id="ingest")
+                ingest_log = gr.HTML("", elem_id="ingest-log")
+                table = gr.Dataframe(documents_table(s.store), headers=["标题", "年份", "层级", "片段", "来源文件",
+                                                                       "导入时间", "doc_id"],
+                                     interactive=False, elem_id="docs-table")
+                with gr.Row():
+                    doc_pick = gr.Dropdown(list(document_labels(s.store)), label="选择文档", elem_id="delete-pick")
+                    confirm = gr.Checkbox(label="确认删除", elem_id="delete-confirm")
+                    delete_btn = gr.Button("删除", variant="stop", elem_id="delete")
+            with gr.Tab("状态", id="status-tab"):
+                status = gr.Markdown(status_text(), elem_id="status")
+                gr.Button("刷新", elem_id="refresh-status").click(status_text, None, status, api_visibility="private")
+
+        inputs = [question, chat, mode, doc_filter, year_from, year_to, level, session]
+        outputs = [chat, question, sources, panel, session, draft_box]
+        send.click(ask, inputs, outputs, api_name="ask", concurrency_limit=4)
+        question.submit(ask, inputs, outputs, api_visibility="private", concurrency_limit=4)
+        sources.change(open_source, [sources, session], panel, api_visibility="private")
+        clear.click(lambda: ([], gr.update(choices=[], value=None), "", {}, gr.update(visible=False)), None,
+                    [chat, sources, panel, session, draft_box], api_visibility="private")
+        term_pick.change(lambda t: (t or "", "查先例" if t else gr.update()), term_pick, [question, mode],
+                         api_visibility="private")
+        ingest_btn.click(upload, files, [ingest_log, table, doc_pick], api_visibility="private").then(
+            refresh_lists, None, [doc_filter, doc_pick, table], api_visibility="private")
+        delete_btn.click(delete, [doc_pick, confirm], [ingest_log, table, doc_pick, confirm],
+                         api_visibility="private").then(refresh_lists, None, [doc_filter, doc_pick, table],
+                                                        api_visibility="private")
+        app.load(refresh_lists, None, [doc_filter, doc_pick, table], api_visibility="private")
+    return app
+
+
+def _plain(content: Any) -> str:
+    text = content if isinstance(content, str) else str(content)
+    return html.unescape(re.sub(r"<[^>]+>", "", text))
+
+
+def _terms(store: Any) -> list[Any]:
+    from assistant.precedents import list_terms
+
+    return list_terms(store)
+
+
+def _run(job: Any) -> Iterator[tuple[str, Any]]:
+    """Run ``job(on_token)`` in a thread; yield ("token", piece)… then ("done", result or XunshiError)."""
+    pieces: queue.Queue = queue.Queue()
+
+    def work() -> None:
+        try:
+            pieces.put(("done", job(lambda piece: pieces.put(("token", piece)))))
+        except XunshiError as e:
+            pieces.put(("done", e))
+
+    threading.Thread(target=work, daemon=True).start()
+    while True:
+        kind, value = pieces.get()
+        yield kind, value
+        if kind == "done":
+            return
+
+
+def theme() -> Any:
+    """Gradio's default look with system fonts only (its own fonts would be fetched from the internet)."""
+    import gradio as gr
+
+    fonts = ("Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", "PingFang SC", "sans-serif")
+    return gr.themes.Default(font=fonts, font_mono=("Noto Sans Mono CJK SC", "monospace"))
+
+
+def serve(services: Services, host: str, port: int) -> None:
+    """Run the page until interrupted."""
+    users = check_auth(services.settings.auth)
+    if host not in LOOPBACK and not users:
+        raise ConfigError(f"refusing to listen on {host} without authentication: set XUNSHI_AUTH=user:sha256-of-password "
+                          "(comma-separated for several users), or keep the default --host 127.0.0.1")
+    app = build_app(services)
+    app.queue(default_concurrency_limit=4)
+    app.launch(server_name=host, server_port=port, auth=authenticator(users) if users else None,
+               auth_message="巡视巡察材料助手：请登录", theme=theme(), css=CSS, ssr_mode=False, share=False,
+               show_error=True, footer_links=[], max_file_size=f"{services.settings.upload_max_mb}mb",
+               allowed_paths=[], quiet=True)
+
+
+__all__ = ["Answer", "Services", "build_app", "serve"]
