@@ -1,0 +1,273 @@
+"""The web chat as a user sees it: `xunshi serve` on a free port, driven by headless Chromium (Debian's
+package, through Playwright), plus 8 concurrent sessions through gradio_client.
+
+Every page test records every request the page makes and checks that none leaves this server.
+Screenshots go to tests/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from docx import Document
+
+from conftest import ingest_examples
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).parents[2]
+SHOTS = ROOT / "tests" / "screenshots"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+BROWSER_ARGS = [
+    "--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-first-run", "--disable-default-apps", "--disable-domain-reliability", "--metrics-recording-only",
+    "--disable-client-side-phishing-detection", "--disable-features=Translate,OptimizationHints,MediaRouter",
+]
+XSS_TEXT = (
+    "2022年县委巡察工作台账说明\n\n"
+    "建立巡察整改销号台账制度，<script>window.__xss = 1</script>逐项对账销号。"
+    "台账样式见<img src=x onerror=\"window.__xss = 2\">附件。\n"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, e5_embeddings, e5_model_dir):
+    root = tmp_path_factory.mktemp("web")
+    settings, store, indexer, folder = ingest_examples(root, e5_embeddings)
+    (folder / "台账说明.txt").write_text(XSS_TEXT, encoding="utf-8")
+    indexer.ingest([folder])
+    port = free_port()
+    env = {**os.environ, "XUNSHI_HOME": str(settings.home), "XUNSHI_MODELS_DIR": str(e5_model_dir.parent)}
+    env.pop("XUNSHI_LLM_BASE_URL", None)
+    log = (root / "serve.log").open("w")
+    process = subprocess.Popen([sys.executable, "-m", "assistant", "serve", "--port", str(port)],
+                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"xunshi serve exited: {(root / 'serve.log').read_text()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        raise AssertionError("xunshi serve did not start in 180 s")
+    time.sleep(1)
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    assert CHROMIUM, "Debian's chromium is needed for the page tests (./scripts/test.sh installs it)"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        yield b
+        b.close()
+
+
+class Page:
+    """A browser context on the app, recording every request it makes."""
+
+    def __init__(self, browser, url: str) -> None:
+        self.url = url
+        self.context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+        self.page = self.context.new_page()
+        self.requests: list[str] = []
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.goto(url)
+        self.page.wait_for_selector("#question textarea", timeout=60_000)
+
+    def ask(self, text: str, done: str = "来源|未找到") -> str:
+        before = self.page.locator("#chat .message").count()
+        self.page.fill("#question textarea", text)
+        self.page.click("#send")
+        self.page.wait_for_function(
+            """([before, pattern]) => {
+                const msgs = document.querySelectorAll('#chat .message');
+                return msgs.length >= before + 2 && new RegExp(pattern).test(msgs[msgs.length - 1].innerText);
+            }""", arg=[before, done], timeout=90_000)
+        return self.page.locator("#chat .message").last.inner_text()
+
+    def shot(self, name: str) -> None:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+    def assert_offline(self) -> None:
+        own = urlparse(self.url).netloc
+        others = [u for u in self.requests if urlparse(u).scheme in ("http", "https", "ws", "wss")
+                  and urlparse(u).netloc != own]
+        assert self.requests and not others, others
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    p = Page(browser, server)
+    yield p
+    p.assert_offline()
+    p.close()
+
+
+def test_ask_cites_and_opens_the_source_panel(page):
+    answer = page.ask("交叉巡察是如何组织的？")
+    assert "交叉巡察" in answer and "[1]" in answer and "来源" in answer
+    page.shot("ask")
+    page.page.locator("#sources label").first.click()
+    page.page.wait_for_function("document.querySelector('#source-panel').innerText.includes('[1]')", timeout=30_000)
+    panel = page.page.locator("#source-panel")
+    assert panel.locator("h3").inner_text().startswith("[1] ")
+    assert panel.locator("mark").count() >= 1  # the cited sentence is highlighted
+    assert panel.locator(".context").count() >= 1  # shown in its surrounding text
+    page.shot("source-panel")
+
+
+def test_not_found_looks_different_and_follow_up_uses_the_conversation(page):
+    refused = page.ask("红烧肉怎么做才好吃？")
+    assert "未找到" in refused
+    assert page.page.locator("#chat .not-found").count() == 1
+    page.ask("巡审联动是怎么开展的？")
+    follow = page.ask("还有别的做法吗？")
+    assert "[1]" in follow
+    page.shot("not-found-and-follow-up")
+
+
+def test_draft_mode_gives_a_paragraph_to_copy(page):
+    page.page.get_by_label("起草").check()
+    page.ask("巡视整改")
+    draft = page.page.locator("#draft textarea").input_value()
+    assert draft.startswith("围绕巡视整改") and "一是" in draft and "[1]" in draft
+    page.shot("draft")
+
+
+def test_precedents_mode_groups_by_document(page):
+    page.page.get_by_label("查先例").check()
+    text = page.ask("推磨式")
+    assert "■ 市委近五年巡视巡察工作综述" in text and "[1]" in text
+    page.shot("precedents")
+
+
+def test_markup_in_a_document_is_shown_not_run(page):
+    text = page.ask("巡察整改销号台账制度")
+    assert "<script>" in text or "onerror" in text, text  # shown as text
+    page.page.locator("#sources label").first.click()
+    page.page.wait_for_function("document.querySelector('#source-panel').innerText.includes('台账')", timeout=30_000)
+    assert "<script>window.__xss = 1</script>" in page.page.locator("#source-panel").inner_text()
+    assert page.page.evaluate("window.__xss") is None
+    assert page.page.locator("#chat img, #source-panel img, #chat script, #source-panel script").count() == 0
+    page.shot("markup-shown")
+
+
+def test_upload_list_and_delete_a_docx(page, tmp_path):
+    docx_path = tmp_path / "2023年市委巡察工作要点.docx"
+    doc = Document()
+    doc.add_heading("2023年市委巡察工作要点", level=1)
+    doc.add_paragraph("全面推行“三色督办”机制，对整改滞后的单位分级亮灯。")
+    doc.save(docx_path)
+    page.page.get_by_role("tab", name="知识库").click()
+    page.page.locator("#upload input[type=file]").set_input_files(str(docx_path))
+    page.page.wait_for_timeout(1000)
+    page.page.click("#ingest")
+    page.page.wait_for_function("document.querySelector('#ingest-log').innerText.includes('✓')", timeout=90_000)
+    page.page.wait_for_function(
+        "document.querySelector('#docs-table').innerText.includes('2023年市委巡察工作要点')", timeout=30_000)
+    page.shot("knowledge-base")
+
+    # Delete, with confirmation.
+    pick = page.page.locator("#delete-pick input")
+    pick.click()
+    page.page.get_by_role("option", name="2023年市委巡察工作要点", exact=False).first.click()
+    page.page.click("#delete")
+    page.page.wait_for_function("document.querySelector('#ingest-log').innerText.includes('确认删除')", timeout=30_000)
+    assert "2023年市委巡察工作要点" in page.page.locator("#docs-table").inner_text()  # not deleted unconfirmed
+    page.page.locator("#delete-confirm input").check()
+    page.page.click("#delete")
+    page.page.wait_for_function("document.querySelector('#ingest-log').innerText.includes('已删除')", timeout=30_000)
+    page.page.wait_for_function(
+        "!document.querySelector('#docs-table').innerText.includes('2023年市委巡察工作要点')", timeout=30_000)
+
+
+def test_status_tab(page):
+    page.page.get_by_role("tab", name="状态").click()
+    status = page.page.locator("#status").inner_text()
+    assert "multilingual-e5-small" in status and "未配置" in status and "文档" in status
+
+
+def test_two_browsers_keep_their_own_conversation_and_filters(browser, server):
+    a, b = Page(browser, server), Page(browser, server)
+    try:
+        a.ask("巡审联动是怎么开展的？")
+        a.page.get_by_text("筛选", exact=True).click()
+        a.page.locator("#level input").click()
+        a.page.get_by_role("option", name="省", exact=True).click()
+        b.page.reload()
+        b.page.wait_for_selector("#question textarea")
+        b.page.get_by_text("筛选", exact=True).click()
+        assert b.page.locator("#chat .message").count() == 0
+        assert b.page.locator("#level input").input_value() == "全部"
+        assert a.page.locator("#level input").input_value() == "省"
+        b.ask("涉粮问题专项巡视延伸巡视巡察了多少个县？")
+        chat_a = a.page.locator("#chat").inner_text()
+        assert "涉粮" not in chat_a.split("巡审联动是怎么开展的？")[0]
+        assert b.page.locator("#chat").inner_text().count("巡审联动是怎么开展的？") == 0
+        a.assert_offline()
+        b.assert_offline()
+    finally:
+        a.close()
+        b.close()
+
+
+def test_eight_concurrent_sessions_get_their_own_answers(server):
+    from gradio_client import Client
+
+    questions = {
+        "巡审联动是怎么开展的？": "巡审联动",
+        "“推磨式”交叉巡察是怎么开展的？": "推磨式",
+        "涉粮问题专项巡视延伸巡视巡察了多少个县？": "涉粮",
+        "巡视整改“双反馈”“双通报”“双公开”是怎么搞的？": "双",
+        "什么是巡视巡察“一体两翼”监督格局？": "一体两翼",
+        "“点穴式”巡视是对谁开展的？": "点穴式",
+        "巡视前的“备课”工作怎么做？": "备课",
+        "红烧肉怎么做才好吃？": "未找到",
+    }
+
+    def ask(question: str) -> tuple[str, list]:
+        client = Client(server, verbose=False, analytics_enabled=False, download_files=False)
+        result = client.predict(question, [], "问答", [], None, None, "全部", api_name="/ask")
+        return question, result[0]
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(ask, questions))
+    for question, chat in results:
+        assert [m["role"] for m in chat] == ["user", "assistant"], chat
+        assert chat[0]["content"] == question or question in str(chat[0]["content"])
+        assert questions[question] in str(chat[1]["content"]), (question, chat[1])
+
+
+def test_serve_refuses_a_public_address_without_auth(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "assistant", "--home", str(tmp_path), "serve", "--host", "0.0.0.0"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 2 and "XUNSHI_AUTH" in result.stderr
