@@ -24,6 +24,8 @@ DRAFT_PASSAGES = 12
 # Sentences that report an effect close the paragraph rather than fill a part.
 _EFFECT = re.compile(r"成效|效果|推动解决|实现了|有效|显著|明显|提升|促进|形成了|达到|覆盖率|好转")
 _TRAILING = "。；;，,、：: "
+# Quoted guidance (总书记强调…) frames a paragraph; it is not one of the practices the parts list.
+_QUOTATION = re.compile(r"总书记|强调|指出")
 
 
 @dataclass
@@ -73,6 +75,8 @@ def compose(answerer: Answerer, topic: str, passages: list[Passage], length: int
             if len(parts) >= parts_wanted or i in parts or i == effect:
                 continue
             if spread and pi in used_passages:
+                continue
+            if _QUOTATION.search(sentence):
                 continue
             if any(near_duplicate(sentence, candidates[j][2]) for j in parts + ([effect] if effect is not None else [])):
                 continue

@@ -312,7 +312,7 @@ def build_app(services: Services) -> Any:
                     lines.append(f"✓ {esc(target.name)}：新增 {report.added}，更新 {report.updated}，未变 {report.unchanged}")
             progress((len(stored), len(stored)), desc="完成")
         labels = list(document_labels(s.store))
-        return "<br>".join(lines), documents_table(s.store), gr.update(choices=labels)
+        return "<br>".join(lines), documents_table(s.store), gr.update(choices=labels, value=None)
 
     def delete(label: str | None, confirmed: bool) -> tuple:
         catalogue = document_labels(s.store)
@@ -374,7 +374,8 @@ def build_app(services: Services) -> Any:
                                                                        "导入时间", "doc_id"],
                                      interactive=False, elem_id="docs-table")
                 with gr.Row():
-                    doc_pick = gr.Dropdown(list(document_labels(s.store)), label="选择文档", elem_id="delete-pick")
+                    doc_pick = gr.Dropdown(list(document_labels(s.store)), value=None, label="选择文档",
+                                           elem_id="delete-pick")
                     confirm = gr.Checkbox(label="确认删除", elem_id="delete-confirm")
                     delete_btn = gr.Button("删除", variant="stop", elem_id="delete")
             with gr.Tab("状态", id="status-tab"):

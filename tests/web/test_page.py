@@ -194,6 +194,8 @@ def test_upload_list_and_delete_a_docx(page, tmp_path):
     page.page.wait_for_function("document.querySelector('#ingest-log').innerText.includes('✓')", timeout=90_000)
     page.page.wait_for_function(
         "document.querySelector('#docs-table').innerText.includes('2023年市委巡察工作要点')", timeout=30_000)
+    assert page.page.locator("#delete-pick input").input_value() == ""  # nothing is pre-selected for deletion
+    page.page.wait_for_timeout(1500)
     page.shot("knowledge-base")
 
     # Delete, with confirmation.
