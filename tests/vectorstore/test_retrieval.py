@@ -72,6 +72,10 @@ def test_filters_apply_in_every_mode(kb, e5_embeddings, mode):
     assert only and {p.doc_id for p in only} == {doc_id}
     none = retriever.search("巡视", k=5, filters=SearchFilters(year=1999), mode=mode)
     assert none == []
+    # A year range: the undated 市 article (year 0) and anything before 2021 are left out.
+    dated = retriever.search("交叉巡察", k=8, filters=SearchFilters(year_from=2021, year_to=2022), mode=mode)
+    assert dated and {p.year for p in dated} == {2021}
+    assert retriever.search("巡视", k=5, filters=SearchFilters(year_to=2020), mode=mode) == []
 
 
 def test_hybrid_ranks_the_named_practice_first(kb, e5_embeddings):

@@ -187,11 +187,16 @@ def test_upload_list_and_delete_a_docx(page, tmp_path):
     doc.add_heading("2023年市委巡察工作要点", level=1)
     doc.add_paragraph("全面推行“三色督办”机制，对整改滞后的单位分级亮灯。")
     doc.save(docx_path)
+    broken = tmp_path / "损坏的报告.pdf"
+    broken.write_bytes(b"%PDF-1.4 this is not really a pdf")
     page.page.get_by_role("tab", name="知识库").click()
-    page.page.locator("#upload input[type=file]").set_input_files(str(docx_path))
+    page.page.locator("#upload input[type=file]").set_input_files([str(docx_path), str(broken)])
     page.page.wait_for_timeout(1000)
     page.page.click("#ingest")
     page.page.wait_for_function("document.querySelector('#ingest-log').innerText.includes('✓')", timeout=90_000)
+    page.page.wait_for_function("document.querySelector('#ingest-log').innerText.includes('✗')", timeout=30_000)
+    log = page.page.locator("#ingest-log").inner_text()
+    assert "✓ 2023年市委巡察工作要点.docx" in log and "✗ 损坏的报告.pdf：" in log  # one line per file, with the reason
     page.page.wait_for_function(
         "document.querySelector('#docs-table').innerText.includes('2023年市委巡察工作要点')", timeout=30_000)
     assert page.page.locator("#delete-pick input").input_value() == ""  # nothing is pre-selected for deletion
@@ -210,6 +215,16 @@ def test_upload_list_and_delete_a_docx(page, tmp_path):
     page.page.wait_for_function("document.querySelector('#ingest-log').innerText.includes('已删除')", timeout=30_000)
     page.page.wait_for_function(
         "!document.querySelector('#docs-table').innerText.includes('2023年市委巡察工作要点')", timeout=30_000)
+
+
+def test_picking_a_named_practice_searches_its_precedents(page):
+    page.page.get_by_text("提法与文件（点击查先例）").click()
+    page.page.locator("#terms input").click()
+    page.page.get_by_role("option", name="推磨式", exact=True).click()
+    assert page.page.locator("#question textarea").input_value() == "推磨式"
+    assert page.page.get_by_label("查先例").is_checked()
+    page.page.click("#send")
+    page.page.wait_for_function("document.querySelector('#chat').innerText.includes('■')", timeout=60_000)
 
 
 def test_status_tab(page):

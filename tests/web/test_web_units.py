@@ -1,0 +1,49 @@
+"""The page's pure parts: escaping, auth, upload names, filters from the controls."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from assistant.web import authenticator, check_auth, make_filters, render_answer, render_panel, safe_upload_name
+from ingest.errors import ConfigError
+
+
+def test_document_text_is_escaped_everywhere():
+    evil = '<script>alert(1)</script><img src=x onerror="x()">'
+    html = render_answer(evil + "[1]", True, [{"n": 1, "title": evil, "section": evil}])
+    assert "<script>" not in html and "<img" not in html and "&lt;script&gt;" in html
+    refused = render_answer(evil, False, [], note=evil)
+    assert "<script>" not in refused and 'class="not-found"' in refused
+    panel = render_panel({"n": 1, "title": evil, "section": evil, "text": evil, "source": "/x/a.txt"}, evil, evil, [evil])
+    assert "<script>" not in panel and "<img" not in panel and "<mark>" in panel
+
+
+def test_auth_hashes_and_rejects_malformed_entries():
+    users = check_auth(f"zhang:{hashlib.sha256(b'secret').hexdigest()}, li:{hashlib.sha256(b'pw2').hexdigest()}")
+    check = authenticator(users)
+    assert check("zhang", "secret") and check("li", "pw2")
+    assert not check("zhang", "pw2") and not check("wang", "secret") and not check("", "")
+    assert check_auth(None) == {} and check_auth("") == {}
+    with pytest.raises(ConfigError, match="sha256"):
+        check_auth("zhang:plaintext-password")
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("../../etc/passwd.txt", "passwd.txt"),
+    ("报告 (终稿).DOCX", "报告 (终稿).docx"),
+    ("a;rm -rf $HOME`x`.pdf", "a_rm -rf _HOME_x.pdf"),
+    ("...", "upload"),
+])
+def test_upload_names_are_sanitised(name, expected):
+    assert safe_upload_name(name) == expected
+
+
+def test_filters_from_the_controls():
+    catalogue = {"甲（abc）": "abc", "乙（def）": "def"}
+    f = make_filters(["甲（abc）", "unknown"], 2020, 2022, "省", catalogue)
+    assert f.doc_ids == ["abc"] and f.level == "省" and (f.year_from, f.year_to) == (2020, 2022)
+    assert f.where() == {"$and": [{"doc_id": {"$in": ["abc"]}}, {"level": "省"}, {"year": {"$gte": 2020}},
+                                  {"year": {"$lte": 2022}}]}
+    assert make_filters([], None, None, "全部", catalogue).where() is None
