@@ -221,8 +221,8 @@ class LexicalIndex:
             mask &= self._columns["year"] == filters.year
         if filters.level:
             mask &= self._columns["level"] == filters.level
-        if getattr(filters, "year_from", None) is not None:
-            mask &= self._columns["year"] >= filters.year_from
+        if getattr(filters, "year_from", None) is not None or getattr(filters, "year_to", None) is not None:
+            mask &= self._columns["year"] >= max(filters.year_from or 1, 1)
         if getattr(filters, "year_to", None) is not None:
             mask &= self._columns["year"] <= filters.year_to
         return None if mask.all() else mask.astype(np.float32)

@@ -27,8 +27,9 @@ class SearchFilters:
             clauses.append({"year": self.year})
         if self.level:
             clauses.append({"level": self.level})
-        if self.year_from is not None:
-            clauses.append({"year": {"$gte": self.year_from}})
+        if self.year_from is not None or self.year_to is not None:
+            # A range means dated documents only (an undated one is stored with year 0).
+            clauses.append({"year": {"$gte": max(self.year_from or 1, 1)}})
         if self.year_to is not None:
             clauses.append({"year": {"$lte": self.year_to}})
         if not clauses:
