@@ -221,8 +221,10 @@ def test_picking_a_named_practice_searches_its_precedents(page):
     page.page.get_by_text("提法与文件（点击查先例）").click()
     page.page.locator("#terms input").click()
     page.page.get_by_role("option", name="推磨式", exact=True).click()
-    assert page.page.locator("#question textarea").input_value() == "推磨式"
-    assert page.page.get_by_label("查先例").is_checked()
+    from playwright.sync_api import expect
+
+    expect(page.page.locator("#question textarea")).to_have_value("推磨式", timeout=30_000)
+    expect(page.page.get_by_label("查先例")).to_be_checked(timeout=30_000)
     page.page.click("#send")
     page.page.wait_for_function("document.querySelector('#chat').innerText.includes('■')", timeout=60_000)
 
