@@ -1,6 +1,7 @@
 """Ingest into a real Chroma on a temp dir with the real default model: exact, incremental, filtered."""
 
 import shutil
+import uuid
 from pathlib import Path
 
 import pytest
@@ -30,9 +31,14 @@ def corpus(tmp_path):
     return folder
 
 
-@pytest.fixture
-def kb(tmp_path, e5_embeddings):
-    settings = Settings(home=tmp_path / "home")
+@pytest.fixture(params=["embedded", "server"])
+def kb(request, tmp_path, e5_embeddings):
+    """The store under test: embedded under the home, or in a real `chroma run` server."""
+    if request.param == "server":
+        url = request.getfixturevalue("chroma_server")
+        settings = Settings(home=tmp_path / "home", chroma_url=url, collection=f"t_{uuid.uuid4().hex[:12]}")
+    else:
+        settings = Settings(home=tmp_path / "home")
     client = build_chroma_client(settings)
     store = build_store(settings, client, e5_embeddings)
     indexer = build_indexer(settings, store, e5_embeddings, show_progress=False)
@@ -170,3 +176,37 @@ def test_other_model_is_refused_until_reindex(corpus, kb, minilm_embeddings):
     assert reopened.count() == total
     with pytest.raises(StoreError):
         build_store(settings, client, indexer.embeddings)
+
+
+def test_two_instances_share_one_chroma_server(corpus, chroma_server, tmp_path, e5_embeddings):
+    """Two app instances (own homes, own lexical caches) on one server see each other's ingests."""
+    collection = f"t_{uuid.uuid4().hex[:12]}"
+    instances = []
+    for name in ("a", "b"):
+        settings = Settings(home=tmp_path / name, chroma_url=chroma_server, collection=collection)
+        store = build_store(settings, build_chroma_client(settings), e5_embeddings)
+        instances.append((build_indexer(settings, store, e5_embeddings, show_progress=False),
+                          build_retriever(settings, store, e5_embeddings), store))
+    (indexer_a, _, store_a), (_, retriever_b, store_b) = instances
+    extra = corpus / "预警.txt"
+    extra.write_text("2022年县委巡察工作要点\n\n建立“三色预警”机制，对整改滞后的单位亮灯督办。\n", encoding="utf-8")
+    assert retriever_b.search("三色预警", k=3, mode="lexical") == []
+    indexer_a.ingest([corpus])
+    assert store_b.count() == store_a.count() > 0
+    hits = retriever_b.search("三色预警", k=3, mode="lexical")  # b's lexical cache noticed a's ingest
+    assert hits and "三色预警" in hits[0].text
+    extra.write_text("2022年县委巡察工作要点\n\n建立“红黄绿”督办机制，对整改滞后的单位亮灯督办。\n", encoding="utf-8")
+    indexer_a.ingest([corpus])  # same chunk count, new content
+    assert retriever_b.search("三色预警", k=5, mode="lexical") == []
+    assert "红黄绿" in retriever_b.search("红黄绿督办", k=1)[0].text
+
+
+def test_unreachable_chroma_server_is_a_clear_error(tmp_path, e5_embeddings):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = Settings(home=tmp_path / "home", chroma_url=f"http://127.0.0.1:{port}")
+    with pytest.raises(StoreError, match=f"127.0.0.1:{port}"):
+        build_store(settings, build_chroma_client(settings), e5_embeddings)
