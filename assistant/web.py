@@ -66,7 +66,7 @@ def render_answer(answer_text: str, found: bool, citations: list[dict[str, Any]]
     if not found:
         return f'<div class="not-found">⚠️ <b>未找到依据</b><br>{body}</div>' + (
             f"<br><small>{esc(note)}</small>" if note else "")
-    lines = [body, "", "<b>来源</b>"]
+    lines = [body] + (["", "<b>来源</b>"] if citations else [])
     for c in citations:
         where = f"{c['title']} › {c['section']}" if c.get("section") else c["title"]
         lines.append(f"[{c['n']}] {esc(where)}")
