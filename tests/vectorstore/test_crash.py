@@ -20,10 +20,10 @@ SAMPLE = next((ROOT / "examples").glob("*.txt"))
 
 
 def make_corpus(folder: Path, variant: str) -> None:
-    """Six files, each three articles long: enough that an ingest takes several seconds of writing."""
+    """Four files, each three articles long: enough that an ingest takes several seconds of writing."""
     folder.mkdir(exist_ok=True)
     text = SAMPLE.read_text(encoding="utf-8")
-    for i in range(6):
+    for i in range(4):
         (folder / f"汇编{i}.txt").write_text(text.replace("2021年", f"20{10 + i}年").replace("。", f"。{variant}", 1),
                                            encoding="utf-8")
 
@@ -85,13 +85,13 @@ def test_kill_9_during_ingest_and_update_then_rerun_matches_an_uninterrupted_run
     make_corpus(folder, "")
     ingest(tmp_path / "reference", folder, models)
     expected_first = snapshot(tmp_path / "reference", models)
-    assert expected_first[0] == expected_first[1] > 100
+    assert expected_first[0] == expected_first[1] > 80
     make_corpus(folder, "（修订）")
     ingest(tmp_path / "reference", folder, models)
     expected_second = snapshot(tmp_path / "reference", models)
 
     kills = 0
-    for point, delay in enumerate([0.5, 2.0, random.Random(20261127).uniform(3, 8)]):
+    for point, delay in enumerate([0.5, 2.0, random.Random(20261127).uniform(2.5, 5)]):
         home = tmp_path / f"run-{point}"
         make_corpus(folder, "")
         kills += ingest_and_kill(home, folder, models, delay)
