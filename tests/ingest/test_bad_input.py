@@ -1,0 +1,120 @@
+"""One ingest over a folder of bad and awkward files, as a user runs it: each file gets the right outcome and a
+clear message, the good files go in, and nothing stored before is lost or duplicated."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from pypdf import PdfWriter
+
+from test_loaders import build_docx, write_text_pdf
+
+ROOT = Path(__file__).parents[2]
+GOOD = "2022年县委巡察工作总结\n\n一、主要做法\n全年开展两轮常规巡察，巡察xx个村（社区）党组织，推行“三色督办”机制。\n"
+
+
+def xunshi(home: Path, models: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "XUNSHI_HOME": str(home), "XUNSHI_MODELS_DIR": str(models)}
+    return subprocess.run([sys.executable, "-m", "assistant", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+def build_bad_corpus(folder: Path) -> dict[str, str | None]:
+    """Files and the failure message each must get (None: ingested; 'skipped': listed as skipped)."""
+    folder.mkdir()
+    expect: dict[str, str | None] = {}
+
+    def add(name: str, data: bytes, outcome: str | None) -> None:
+        (folder / name).write_bytes(data)
+        expect[name] = outcome
+
+    add("空文件.txt", b"", "empty")
+    add("只有空白.txt", b"  \n\t\n  ", "empty")
+    add("乱码.txt", bytes(range(256)) * 40, "binary")
+    docx_path = build_docx(folder / "完整.docx")  # nested tables inside
+    expect[docx_path.name] = None
+    (folder / "截断.docx").write_bytes(docx_path.read_bytes()[:2000])
+    expect["截断.docx"] = "corrupt"
+    with zipfile.ZipFile(folder / "炸弹.docx", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        with archive.open("word/document.xml", "w") as member:
+            for _ in range(64):
+                member.write(b"\0" * 2**20)
+    expect["炸弹.docx"] = "zip bomb"
+    write_text_pdf(folder / "加密.pdf", [["secret"]], password="user-secret")
+    expect["加密.pdf"] = "encrypted PDF"
+    writer = PdfWriter()
+    writer.add_blank_page(width=595, height=842)
+    writer.write(folder / "扫描件.pdf")
+    expect["扫描件.pdf"] = "OCR is not supported"
+    add("国标GBK.txt", GOOD.replace("2022", "2019").encode("gbk"), None)
+    add("国标GB18030.txt", GOOD.replace("2022", "2018").replace("三色", "㐀三色").encode("gb18030"), None)
+    add("UTF16.txt", GOOD.replace("2022", "2017").encode("utf-16"), None)
+    add("巡察 报告 📄 终稿.txt", GOOD.replace("2022", "2016").encode("utf-8"), "twin")
+    add("同样内容换个名字.txt", GOOD.replace("2022", "2016").encode("utf-8"), "twin")
+    add("网页.html", ("<html><head><script>alert('x')</script><style>p{}</style></head><body><h1>2015年巡察通报</h1>"
+                      "<p>通报巡察发现的问题。</p><script>document.write('bad')</script></body></html>").encode(), None)
+    add("程序.exe", b"MZ\x90\x00", "skipped")
+    return expect
+
+
+def test_a_folder_of_bad_input(tmp_path, e5_model_dir):
+    models = e5_model_dir.parent
+    home = tmp_path / "home"
+    first = xunshi(home, models, "ingest", str(ROOT / "examples"), "--json")
+    assert first.returncode == 0, first.stderr
+    before = json.loads(xunshi(home, models, "docs", "list", "--json").stdout)
+
+    folder = tmp_path / "材料"
+    expect = build_bad_corpus(folder)
+    result = xunshi(home, models, "ingest", str(folder), "--json")
+    assert result.returncode == 1, result.stderr  # some input failed, the rest was processed
+    report = json.loads(result.stdout)
+    failed = {Path(f["source"]).name: f["error"] for f in report["failed"]}
+    skipped = {Path(s["source"]).name: s["reason"] for s in report["skipped"]}
+    for name, outcome in expect.items():
+        if outcome == "twin":
+            continue
+        if outcome is None:
+            assert name not in failed and name not in skipped, (name, failed.get(name), skipped.get(name))
+        elif outcome == "skipped":
+            assert name in skipped, name
+        else:
+            assert name in failed and outcome in failed[name], (name, failed.get(name))
+            assert name in result.stderr  # one line on stderr names the file and the reason
+    twins = [name for name, outcome in expect.items() if outcome == "twin"]
+    skipped_twins = [name for name in twins if name in skipped]
+    assert len(skipped_twins) == 1 and "same content as" in skipped[skipped_twins[0]]  # one stored, one reported
+    assert not set(twins) & set(failed)
+    assert "unsupported" in skipped["程序.exe"]
+    ingested = sum(outcome is None for outcome in expect.values()) + 1
+    assert report["added"] == ingested
+
+    after = json.loads(xunshi(home, models, "docs", "list", "--json").stdout)
+    old = {d["doc_id"]: d["chunks"] for d in before["documents"]}
+    assert {d["doc_id"]: d["chunks"] for d in after["documents"] if d["doc_id"] in old} == old  # nothing lost
+    assert after["count"] == before["count"] + ingested
+    titles = [d["title"] for d in after["documents"]]
+    assert len(titles) == len(set(titles))  # nothing stored twice
+    html_doc = xunshi(home, models, "search", "通报巡察发现的问题", "-k", "1", "--json")
+    text = json.loads(html_doc.stdout)["results"][0]["text"]
+    assert "通报巡察发现的问题" in text and "alert" not in text and "document.write" not in text
+    found = json.loads(xunshi(home, models, "search", "“三色督办”", "-k", "10", "--json").stdout)["results"]
+    sources = {Path(r["source"]).name for r in found if "三色督办" in r["text"]}
+    assert {"国标GBK.txt", "国标GB18030.txt", "UTF16.txt"} <= sources and len(sources & set(twins)) == 1
+
+    # A path with ../ in it is the same file: nothing new, nothing doubled.
+    (folder / "子目录").mkdir()
+    again = xunshi(home, models, "ingest", str(folder / "子目录" / ".." / "UTF16.txt"), "--json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["unchanged"] == 1
+    assert json.loads(xunshi(home, models, "docs", "list", "--json").stdout)["count"] == after["count"]
+
+
+pytestmark = pytest.mark.slow
