@@ -80,32 +80,20 @@ def ingest_examples(root: Path, embeddings) -> tuple:
 def chroma_server(tmp_path_factory):
     """A real Chroma server (`chroma run`) on 127.0.0.1, stopped when the session ends: its URL."""
     import os
-    import socket
     import subprocess
     import sys
-    import time
+
+    from servers import free_port, wait_for_port
 
     chroma = Path(sys.executable).with_name("chroma")
     assert chroma.exists(), f"the chroma CLI is not next to {sys.executable}"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     data = tmp_path_factory.mktemp("chroma-server")
     log = (data / "server.log").open("w")
     env = {**os.environ, "ANONYMIZED_TELEMETRY": "False", "CHROMA_TELEMETRY": "False"}
     process = subprocess.Popen([str(chroma), "run", "--path", str(data / "db"), "--host", "127.0.0.1", "--port", str(port)],
                                stdout=log, stderr=subprocess.STDOUT, env=env)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"chroma run exited: {(data / 'server.log').read_text()}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        raise AssertionError("chroma run did not start in 60 s")
+    wait_for_port(process, port, 60, data / "server.log")
     yield f"http://127.0.0.1:{port}"
     process.terminate()
     try:

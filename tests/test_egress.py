@@ -8,13 +8,13 @@ import ipaddress
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from servers import free_port, wait_for_port
 
 pytestmark = pytest.mark.slow
 
@@ -80,19 +80,11 @@ def test_a_whole_session_stays_on_this_machine(tmp_path, e5_model_dir):
     started = [json.loads(line)["argv"][:1] for line in log.read_text(encoding="utf-8").splitlines()]
     assert [["ingest"], ["search"], ["ask"], ["draft"]] == [a for a in started if a], "the audit hook did not load"
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "assistant", "serve", "--port", str(port)], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.5)
+        wait_for_port(server, port, 180)
         requests = browse(f"http://127.0.0.1:{port}/")
     finally:
         server.terminate()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import pytest
 from docx import Document
 
 from conftest import ingest_examples
+from servers import free_port, wait_for_port
 
 pytestmark = pytest.mark.slow
 
@@ -39,12 +39,6 @@ XSS_TEXT = (
 )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, e5_embeddings, e5_model_dir):
     root = tmp_path_factory.mktemp("web")
@@ -58,17 +52,7 @@ def server(tmp_path_factory, e5_embeddings, e5_model_dir):
     process = subprocess.Popen([sys.executable, "-m", "assistant", "serve", "--port", str(port)],
                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"xunshi serve exited: {(root / 'serve.log').read_text()}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        raise AssertionError("xunshi serve did not start in 180 s")
+    wait_for_port(process, port, 180, root / "serve.log")
     time.sleep(1)
     yield url
     process.terminate()
