@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 
+from assistant.checks import CITATION
 from assistant.support import Support, assess
 from vectorstore.search import Passage, SearchFilters
 
@@ -26,8 +27,8 @@ MAX_SENTENCES = 3
 MAX_PER_PASSAGE = 2
 # A sentence scoring below this share of the best one is left out.
 SCORE_SHARE = 0.75
+_CITED_PIECE = re.compile(r"(.+?)((?:\[\d+\])+)", re.DOTALL)
 _SENTENCE_END = re.compile(r"(?<=[。！？；!?;])|\n+")
-_CITATION = re.compile(r"\[(\d+)\]")
 # Words that say what kind of answer is wanted, not what it is about.
 QUESTION_WORDS = frozenset(
     "多少 哪些 怎么 什么 如何 是否 一共 有没有 没有 哪里 哪个 哪儿 谁 几 几次 几个 几年 可以 需要 要 会 能 怎样 "
@@ -77,10 +78,14 @@ def split_sentences(text: str) -> list[str]:
 
 
 def citation_from(passage: Passage, n: int) -> Citation:
-    """The citation numbered ``n`` for ``passage``."""
-    return Citation(n=n, doc_id=passage.doc_id, title=passage.title, section=passage.section, text=passage.text,
-                    source=passage.source, score=passage.score, rank=passage.rank, year=passage.year,
-                    level=passage.level)
+    """The citation numbered ``n`` for ``passage`` (its fields are the passage's, by name)."""
+    return Citation(n=n, **{f.name: getattr(passage, f.name) for f in fields(Citation) if f.name != "n"})
+
+
+def cited_pieces(text: str) -> list[tuple[str, list[int]]]:
+    """The pieces of an answer's text, each with the citation numbers that close it."""
+    return [(m.group(1).strip(), [int(n) for n in CITATION.findall(m.group(2))])
+            for m in _CITED_PIECE.finditer(text)]
 
 
 def _bigrams(text: str) -> set[str]:
@@ -275,8 +280,8 @@ def fence_sources(passages: Sequence[Passage]) -> str:
 def renumber(text: str, passages: Sequence[Passage]) -> tuple[str, list[Citation]]:
     """Cite only the sources the text uses, numbered 1, 2, … in order of first use."""
     mapping: dict[int, int] = {}
-    for match in _CITATION.finditer(text):
+    for match in CITATION.finditer(text):
         mapping.setdefault(int(match.group(1)), len(mapping) + 1)
-    renumbered = _CITATION.sub(lambda m: f"[{mapping[int(m.group(1))]}]", text)
+    renumbered = CITATION.sub(lambda m: f"[{mapping[int(m.group(1))]}]", text)
     citations = [citation_from(passages[old - 1], new) for old, new in mapping.items()]
     return renumbered, citations

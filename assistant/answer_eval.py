@@ -2,34 +2,25 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
-from assistant.answer import Answer, Answerer
+from assistant.answer import Answer, Answerer, cited_pieces
+from assistant.checks import CITATION
 from vectorstore.evaluate import Question
-
-_CITED_PIECE = re.compile(r"(.+?)((?:\[\d+\])+)", re.DOTALL)
-_NUMBER = re.compile(r"\[(\d+)\]")
-
-
-def cited_pieces(answer: Answer) -> list[tuple[str, list[int]]]:
-    """The answer's pieces of text, each with the citation numbers that close it."""
-    return [(m.group(1).strip(), [int(n) for n in _NUMBER.findall(m.group(2))])
-            for m in _CITED_PIECE.finditer(answer.answer)]
 
 
 def verbatim_pieces(answer: Answer) -> tuple[int, int]:
     """(pieces found word for word in one of their cited passages, pieces)."""
     texts = {c.n: c.text for c in answer.citations}
-    pieces = cited_pieces(answer)
+    pieces = cited_pieces(answer.answer)
     found = sum(any(piece in texts.get(n, "") for n in numbers) for piece, numbers in pieces)
     return found, len(pieces)
 
 
 def citations_consistent(answer: Answer) -> bool:
     """Every [n] in the text is a listed citation and every listed citation is used."""
-    used = {int(n) for n in _NUMBER.findall(answer.answer)}
+    used = {int(n) for n in CITATION.findall(answer.answer)}
     return used == {c.n for c in answer.citations}
 
 

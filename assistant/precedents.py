@@ -8,15 +8,13 @@ relevance threshold. ``terms`` lists those named practices and titles with their
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from assistant.support import assess
+from vectorstore.lexical import DOCUMENT_TITLE, QUOTED_TERM
 from vectorstore.search import Passage, SearchFilters
 
-_QUOTED = re.compile(r"“([^“”\n]{2,12})”")
-_TITLED = re.compile(r"《([^《》\n]{2,40})》")
 _MARKS = "“”\"《》「」 "
 SEARCH_DEPTH = 30
 
@@ -97,7 +95,7 @@ def list_terms(store: Any) -> list[Term]:
     seen_docs: dict[tuple[str, str], set[str]] = {}
     for record in store.iter_records():
         meta = record["metadata"]
-        for kind, pattern in (("practice", _QUOTED), ("document", _TITLED)):
+        for kind, pattern in (("practice", QUOTED_TERM), ("document", DOCUMENT_TITLE)):
             for match in pattern.findall(record["text"]):
                 key = (match.strip(), kind)
                 if len(key[0]) < 2:

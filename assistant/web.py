@@ -21,17 +21,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from assistant.answer import Answer, split_sentences
+from assistant.answer import cited_pieces, split_sentences
+from assistant.checks import CITATION
 from assistant.settings import Settings
 from ingest.errors import ConfigError, XunshiError
-from ingest.loaders import is_supported
+from ingest.loaders import SUPPORTED_EXTENSIONS, is_supported
 from vectorstore.search import SearchFilters
 
 logger = logging.getLogger(__name__)
 
 MODES = ("问答", "起草", "查先例")
 LEVELS = ("全部", "自治区", "省", "市", "县")
-UPLOAD_TYPES = (".txt", ".md", ".docx", ".pdf", ".html", ".htm", ".doc")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 CSS = """
 .not-found {border-left: 4px solid #d97706; background: #fffbeb; padding: 8px 12px;}
@@ -100,9 +100,8 @@ def render_panel(citation: dict[str, Any], before: str, after: str, cited: list[
 
 
 def cited_sentences(answer_text: str, n: int, passage: str) -> list[str]:
-    """Sentences of ``passage`` that the answer cites as [n]: verbatim ones, else the closest."""
-    pieces = [m.group(1) for m in re.finditer(r"([^\[\]]+?)((?:\[\d+\])+)", answer_text)
-              if f"[{n}]" in m.group(2)]
+    """Sentences of ``passage`` that the answer cites as [n] (the sentence holds the piece or the piece holds it)."""
+    pieces = [piece for piece, numbers in cited_pieces(answer_text) if n in numbers]
     out = []
     for sentence in split_sentences(passage):
         core = sentence.rstrip("。；;！？!?")
@@ -204,7 +203,7 @@ def build_app(services: Services) -> Any:
         if not question:
             yield chat, "", gr.update(), gr.update(), session, gr.update()
             return
-        filters = make_filters(docs, year_from, year_to, level, document_labels(s.store))
+        filters = make_filters(docs, year_from, year_to, level, document_labels(s.store) if docs else {})
         history = [{"role": m["role"], "content": _plain(m["content"])} for m in chat
                    if m.get("role") == "user"][-6:]
         chat = chat + [{"role": "user", "content": esc(question)}, {"role": "assistant", "content": "……"}]
@@ -267,7 +266,7 @@ def build_app(services: Services) -> Any:
     def open_source(choice: str | None, session: dict[str, Any]) -> str:
         if not choice or not session or not session.get("citations"):
             return ""
-        n = int(re.match(r"\[(\d+)\]", choice).group(1))
+        n = int(CITATION.match(choice).group(1))
         citation = next((c for c in session["citations"] if c["n"] == n), None)
         if citation is None:
             return ""
@@ -292,8 +291,8 @@ def build_app(services: Services) -> Any:
         for f in files:
             path = Path(getattr(f, "name", f))
             name = safe_upload_name(getattr(f, "orig_name", None) or path.name)
-            if Path(name).suffix not in UPLOAD_TYPES or not is_supported(Path(name)):
-                lines.append(f"✗ {esc(name)}：不支持的文件类型（可用 {' '.join(UPLOAD_TYPES)}）")
+            if not is_supported(Path(name)):
+                lines.append(f"✗ {esc(name)}：不支持的文件类型（可用 {' '.join(SUPPORTED_EXTENSIONS)}）")
                 continue
             if path.stat().st_size > max_bytes:
                 lines.append(f"✗ {esc(name)}：文件超过 {s.settings.upload_max_mb} MB")
@@ -366,7 +365,7 @@ def build_app(services: Services) -> Any:
                         with gr.Accordion("提法与文件（点击查先例）", open=False):
                             term_pick = gr.Dropdown(terms, label="文件中出现的提法、文件名", elem_id="terms")
             with gr.Tab("知识库", id="kb-tab"):
-                files = gr.File(file_count="multiple", file_types=list(UPLOAD_TYPES), label="上传文件（可多选）",
+                files = gr.File(file_count="multiple", file_types=list(SUPPORTED_EXTENSIONS), label="上传文件（可多选）",
                                 elem_id="upload")
                 ingest_btn = gr.Button("导入", variant="primary", elem_id="ingest")
                 ingest_log = gr.HTML("", elem_id="ingest-log")
@@ -451,4 +450,4 @@ def serve(services: Services, host: str, port: int) -> None:
                allowed_paths=[], quiet=True)
 
 
-__all__ = ["Answer", "Services", "build_app", "serve"]
+__all__ = ["Services", "build_app", "serve"]

@@ -111,13 +111,6 @@ class SentenceTransformerEmbeddings(Embeddings):
         """Embed passages (with the passage prompt) as a float32 array of unit rows."""
         return self._encode(texts, self.passage_prompt)
 
-    def encode_passages_fast(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed passages through the query engine (ONNX when configured): for scoring sentences at
-        answer time, never for stored vectors (those always come from ``encode_documents``)."""
-        if self._query_encoder is not None and texts:
-            return self._query_encoder.encode([self.passage_prompt + text for text in texts])
-        return self._encode(texts, self.passage_prompt)
-
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Embed queries (with the query prompt) as a float32 array of unit rows."""
         if self._query_encoder is not None and texts:

@@ -25,8 +25,9 @@ from vectorstore.store import ChunkStore, Hit
 
 log = logging.getLogger(__name__)
 
-_QUOTED = re.compile(r"“([^“”\n]{2,12})”")
-_TITLED = re.compile(r"《([^《》\n]{2,40})》")
+# Named practices (“推磨式”) and document titles (《…》): harvested as terms, listed by `xunshi terms`.
+QUOTED_TERM = re.compile(r"“([^“”\n]{2,12})”")
+DOCUMENT_TITLE = re.compile(r"《([^《》\n]{2,40})》")
 _KEEP = re.compile(r"[\w\u4e00-\u9fff]")
 _PLACEHOLDER = re.compile(r"^[xX×]+$|^\d{1,2}$")
 STOPWORDS = frozenset(
@@ -47,8 +48,8 @@ def harvest_terms(texts: Iterable[str]) -> set[str]:
     """Named practices in quotes (“推磨式”) and document titles (《…》) found in ``texts``."""
     terms: set[str] = set()
     for text in texts:
-        terms.update(m.strip() for m in _QUOTED.findall(text))
-        terms.update(m.strip() for m in _TITLED.findall(text))
+        terms.update(m.strip() for m in QUOTED_TERM.findall(text))
+        terms.update(m.strip() for m in DOCUMENT_TITLE.findall(text))
     return {t for t in terms if len(t) >= 2}
 
 
@@ -221,7 +222,7 @@ class LexicalIndex:
             mask &= self._columns["year"] == filters.year
         if filters.level:
             mask &= self._columns["level"] == filters.level
-        if getattr(filters, "year_from", None) is not None or getattr(filters, "year_to", None) is not None:
+        if filters.year_from is not None or filters.year_to is not None:
             mask &= self._columns["year"] >= max(filters.year_from or 1, 1)
         if getattr(filters, "year_to", None) is not None:
             mask &= self._columns["year"] <= filters.year_to
