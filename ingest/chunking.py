@@ -175,7 +175,8 @@ class _Packer:
         return self.chunks
 
 
-def chunk_document(doc: SourceDocument, size: int = DEFAULT_CHUNK_SIZE) -> list[Chunk]:
+def chunk_document(doc: SourceDocument, size: int = DEFAULT_CHUNK_SIZE,
+                   tracker: SectionTracker | None = None) -> list[Chunk]:
     """Cut a document into chunks that carry their section path and their span in ``doc.text``.
 
     Consecutive paragraphs of one section are packed up to ``size`` characters; a heading starts a
@@ -183,8 +184,11 @@ def chunk_document(doc: SourceDocument, size: int = DEFAULT_CHUNK_SIZE) -> list[
     left shorter than a fifth of ``size`` when a neighbour of the same section can take it: a
     short lead-in goes with what follows it, a short tail with what precedes it. In a regulation
     only 编/章/节 are headings; an unnumbered subheading opens a chunk and stays in its text.
+
+    ``tracker`` carries the open headings from one part of a long document to the next
+    (``ingest.stream``); by default the document starts outside any section.
     """
-    tracker = SectionTracker()
+    tracker = tracker or SectionTracker()
     packer = _Packer(doc, size, tracker)
     for para, heading in zip(doc.paragraphs, outline(doc.paragraphs)):
         if heading is not None:

@@ -2,23 +2,47 @@
 
 from __future__ import annotations
 
+import ctypes
+import hashlib
 import logging
 import os
+import sys
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
 from ingest.chunking import DEFAULT_CHUNK_SIZE, chunk_document, embedding_text
 from ingest.errors import LoadError, XunshiError
 from ingest.loaders import is_supported
-from ingest.metadata import sha256_hex
+from ingest.models import Chunk, SourceDocument
 from ingest.pipeline import load_documents
-from vectorstore.store import ChunkStore, StoredDocument
+from ingest.stream import is_large_text, iter_large_text_chunks, scan_large_text
+from vectorstore.store import ChunkStore, StoredDocument, now
 
 log = logging.getLogger(__name__)
+
+
+def _load_libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL("libc.so.6") if sys.platform.startswith("linux") else None
+    except OSError:
+        return None
+
+
+_LIBC = _load_libc()
+
+
+def release_freed_memory() -> None:
+    """Hand freed heap pages back to the system. glibc keeps them for reuse, and with the model's
+    and Chroma's threads each allocating in its own arena, a long run of batch writes would hold
+    hundreds of MB it no longer uses."""
+    if _LIBC is not None and hasattr(_LIBC, "malloc_trim"):
+        _LIBC.malloc_trim(0)
 
 
 @dataclass
@@ -91,8 +115,22 @@ def collect_files(paths: Iterable[Path]) -> FileList:
     return found
 
 
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in blocks."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
 class Indexer:
-    """Turns files into stored chunks with one embedding model and one store."""
+    """Turns files into stored chunks with one embedding model and one store.
+
+    Identical passages (a letterhead, a boilerplate paragraph repeated through a file) are embedded
+    once per run: the last ``MEMO_SIZE`` embedded texts keep their vectors.
+    """
+
+    MEMO_SIZE = 4096
+    # Chunks of a large text file embedded and written at a time.
+    WRITE_BATCH = 512
 
     def __init__(self, store: ChunkStore, embeddings: Any, chunk_size: int = DEFAULT_CHUNK_SIZE,
                  batch_size: int = 32, show_progress: bool = True) -> None:
@@ -101,16 +139,24 @@ class Indexer:
         self.chunk_size = chunk_size
         self.batch_size = batch_size
         self.show_progress = show_progress
+        self._memo: OrderedDict[str, np.ndarray] = OrderedDict()
 
-    def _embed(self, texts: list[str], label: str) -> list[list[float]]:
-        vectors: list[list[float]] = []
+    def _embed(self, texts: list[str], label: str) -> np.ndarray:
+        fresh: dict[str, np.ndarray] = {}
+        missing = [t for t in dict.fromkeys(texts) if t not in self._memo]
         step = self.batch_size * 4
-        with tqdm(total=len(texts), desc=f"embedding {label}", unit="chunk", leave=False,
-                  disable=not self.show_progress) as bar:
-            for start in range(0, len(texts), step):
-                part = texts[start : start + step]
-                vectors.extend(self.embeddings.encode_documents(part).tolist())
+        with tqdm(total=len(missing), desc=f"embedding {label}", unit="chunk", leave=False,
+                  disable=not self.show_progress or not missing) as bar:
+            for start in range(0, len(missing), step):
+                part = missing[start : start + step]
+                fresh.update(zip(part, self.embeddings.encode_documents(part)))
                 bar.update(len(part))
+        vectors = np.stack([fresh[t] if t in fresh else self._memo[t] for t in texts]) if texts else np.zeros((0, 0))
+        for text in texts:
+            self._memo[text] = fresh.get(text, self._memo.get(text))
+            self._memo.move_to_end(text)
+        while len(self._memo) > self.MEMO_SIZE:
+            self._memo.popitem(last=False)
         return vectors
 
     def ingest(self, paths: Iterable[Path]) -> IngestReport:
@@ -130,11 +176,10 @@ class Indexer:
         for path in tqdm(found.files, desc="files", unit="file", disable=not self.show_progress):
             source = str(path)
             try:
-                data = path.read_bytes()
+                file_hash = file_sha256(path)
             except OSError as e:
                 report.failed.append({"source": source, "error": f"cannot read: {e.strerror or e}"})
                 continue
-            file_hash = sha256_hex(data)
             stored = by_source.get(source, [])
             if stored and len(stored) == stored[0].file_documents and all(
                 d.file_hash == file_hash and d.complete for d in stored
@@ -146,14 +191,17 @@ class Indexer:
                 report.skipped.append({"source": source, "reason": f"same content as {twin}, not stored twice"})
                 continue
             try:
-                documents = load_documents(path, file_hash)
-                if not documents:
-                    raise LoadError("no text left after cleaning")
+                if is_large_text(path):
+                    self._store_large_text(path, file_hash, stored, report)
+                else:
+                    documents = load_documents(path, file_hash)
+                    if not documents:
+                        raise LoadError("no text left after cleaning")
+                    self._store_file(source, documents, stored, report)
             except XunshiError as e:
                 report.failed.append({"source": source, "error": str(e)})
                 log.debug("%s: %s", source, e)
                 continue
-            self._store_file(source, documents, stored, report)
             by_file_hash[file_hash] = source
 
         for folder in found.folders:
@@ -173,15 +221,53 @@ class Indexer:
         for doc, chunks in pieces:
             self.store.put_document(doc, chunks, vectors[offset : offset + len(chunks)])
             offset += len(chunks)
-            previous = known.pop(doc.doc_id, None)
-            if previous is None:
-                report.added += 1
-            elif previous.content_hash == doc.content_hash and previous.complete:
-                report.unchanged += 1
-            else:
-                report.updated += 1
-        for gone in known:
-            self.store.remove(gone)
+            self._count(doc, known, report)
+        self._forget(known, report)
+
+    def _store_large_text(self, path: Path, file_hash: str, stored: list[StoredDocument],
+                          report: IngestReport) -> None:
+        """Store a text file too large to read whole: scanned once, then embedded and written in
+        batches; the old version is dropped only after the last batch."""
+        doc, total = scan_large_text(path, file_hash, self.chunk_size)
+        log.info("%s: %.0f MB of text, read in parts: %d chunks", path.name, path.stat().st_size / 2**20, total)
+        added_at = now()
+        batch: list[Chunk] = []
+        with tqdm(total=total, desc=f"storing {path.name}", unit="chunk", leave=False,
+                  disable=not self.show_progress) as bar:
+            for chunk in iter_large_text_chunks(path, doc, self.chunk_size):
+                batch.append(chunk)
+                if len(batch) == self.WRITE_BATCH:
+                    self._write(doc, batch, total, added_at)
+                    bar.update(len(batch))
+                    batch = []
+                    release_freed_memory()
+            self._write(doc, batch, total, added_at)
+            bar.update(len(batch))
+        self.store.drop_other_versions(doc)
+        known = {d.doc_id: d for d in stored}
+        self._count(doc, known, report)
+        self._forget(known, report)
+
+    def _write(self, doc: SourceDocument, chunks: list[Chunk], total: int, added_at: str) -> None:
+        if chunks:
+            texts = [embedding_text(doc.title, c.section, c.text) for c in chunks]
+            self.store.write_chunks(doc, chunks, self._embed(texts, Path(doc.source).name), total, added_at)
+
+    @staticmethod
+    def _count(doc: SourceDocument, known: dict[str, StoredDocument], report: IngestReport) -> None:
+        """Count a stored document as added, unchanged or updated, and take it off ``known``."""
+        previous = known.pop(doc.doc_id, None)
+        if previous is None:
+            report.added += 1
+        elif previous.content_hash == doc.content_hash and previous.complete:
+            report.unchanged += 1
+        else:
+            report.updated += 1
+
+    def _forget(self, gone: dict[str, StoredDocument], report: IngestReport) -> None:
+        """Remove the documents a file no longer holds."""
+        for doc_id in gone:
+            self.store.remove(doc_id)
             report.removed += 1
 
     def _forget_vanished(self, folder: Path, by_source: dict[str, list[StoredDocument]]) -> int:

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
+
+import numpy as np
 
 from ingest.chunking import embedding_text
 from ingest.errors import StoreError, UnknownDocumentError
@@ -70,6 +73,11 @@ class Hit:
     text: str
     metadata: dict[str, Any]
     score: float
+
+
+def now() -> str:
+    """The time stamp stored as ``added_at``."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def chunk_id(doc: SourceDocument, chunk: Chunk) -> str:
@@ -156,18 +164,26 @@ class ChunkStore:
         The new chunks are written first (under ids that include the content hash); only then are
         the old version's chunks deleted, so an interruption leaves either version complete.
         """
+        self.write_chunks(doc, chunks, vectors, total=len(chunks), added_at=now())
+        self.drop_other_versions(doc)
+
+    def write_chunks(self, doc: SourceDocument, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]],
+                     total: int, added_at: str) -> None:
+        """Write some of a version's chunks (``total`` in all); call ``drop_other_versions`` after the last."""
         if len(chunks) != len(vectors):
             raise ValueError("one vector per chunk")
-        added_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         ids = [chunk_id(doc, c) for c in chunks]
-        metas = [chunk_metadata(doc, c, len(chunks), added_at) for c in chunks]
+        metas = [chunk_metadata(doc, c, total, added_at) for c in chunks]
         for part in _batches(ids, MAX_BATCH):
             self.collection.upsert(
                 ids=ids[part],
-                embeddings=[list(map(float, v)) for v in vectors[part]],
+                embeddings=np.asarray(vectors[part], dtype=np.float32),
                 documents=[c.text for c in chunks[part]],
                 metadatas=metas[part],
             )
+
+    def drop_other_versions(self, doc: SourceDocument) -> None:
+        """Delete the chunks of every other version of ``doc``, once its own are all written."""
         self.collection.delete(
             where={"$and": [{"doc_id": doc.doc_id}, {"content_hash": {"$ne": doc.content_hash}}]}
         )
@@ -223,37 +239,51 @@ class ChunkStore:
             offset += len(page["ids"])
 
     def documents(self) -> list[StoredDocument]:
-        """The stored documents, aggregated from their chunks' metadata, sorted by title."""
-        docs: dict[str, StoredDocument] = {}
-        hashes: dict[str, set[str]] = {}
+        """The stored documents, sorted by title.
+
+        Counted from the chunk ids alone (``doc_id:hash:order``: how many chunks and versions each
+        document has), with the fields read from each version's first chunk; reading every chunk's
+        metadata would cost memory and time in proportion to the whole store.
+        """
+        versions: dict[str, Counter[str]] = {}
         offset = 0
         while True:
-            page = self.collection.get(include=["metadatas"], limit=MAX_BATCH * 2, offset=offset)
+            page = self.collection.get(include=[], limit=MAX_BATCH * 5, offset=offset)
             if not page["ids"]:
                 break
-            for meta in page["metadatas"]:
-                doc_id = meta["doc_id"]
-                hashes.setdefault(doc_id, set()).add(meta["content_hash"])
-                if doc_id in docs:
-                    docs[doc_id].chunks += 1
-                    continue
-                docs[doc_id] = StoredDocument(
-                    doc_id=doc_id,
-                    title=meta["title"],
-                    source=meta["source"],
-                    content_hash=meta["content_hash"],
-                    file_hash=meta["file_hash"],
-                    year=meta["year"] or None,
-                    level=meta["level"] or None,
-                    chunks=1,
-                    expected_chunks=meta["chunk_count"],
-                    added_at=meta["added_at"],
-                    file_documents=meta.get("file_documents", 1),
-                )
+            for cid in page["ids"]:
+                doc_id, version, _ = cid.rsplit(":", 2)
+                versions.setdefault(doc_id, Counter())[version] += 1
             offset += len(page["ids"])
-        for doc_id, doc in docs.items():
-            doc.versions = len(hashes[doc_id])
-        return sorted(docs.values(), key=lambda d: (d.title, d.doc_id))
+        heads: dict[str, dict[str, Any]] = {}
+        for record in self.iter_records(where={"order": 0}):
+            meta = record["metadata"]
+            current = heads.get(meta["doc_id"])
+            if current is None or meta["added_at"] > current["added_at"]:
+                heads[meta["doc_id"]] = meta
+        missing = [doc_id for doc_id in versions if doc_id not in heads]
+        for doc_id in missing:  # a version cut short before its first chunk: rare, read one chunk
+            found = self.collection.get(where={"doc_id": doc_id}, include=["metadatas"], limit=1)
+            heads[doc_id] = found["metadatas"][0]
+        docs = [
+            StoredDocument(
+                doc_id=doc_id,
+                title=meta["title"],
+                source=meta["source"],
+                content_hash=meta["content_hash"],
+                file_hash=meta["file_hash"],
+                year=meta["year"] or None,
+                level=meta["level"] or None,
+                chunks=sum(versions[doc_id].values()),
+                expected_chunks=meta["chunk_count"],
+                added_at=meta["added_at"],
+                file_documents=meta.get("file_documents", 1),
+                versions=len(versions[doc_id]),
+            )
+            for doc_id, meta in heads.items()
+            if doc_id in versions
+        ]
+        return sorted(docs, key=lambda d: (d.title, d.doc_id))
 
     def query(self, vector: Sequence[float], k: int, where: dict | None = None) -> list[Hit]:
         """The ``k`` chunks nearest to ``vector`` that match ``where``, best first."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import codecs
 import logging
 import unicodedata
+from collections.abc import Iterator
+from pathlib import Path
 
 import charset_normalizer
 
@@ -108,6 +110,10 @@ def decode_text(data: bytes, *, declared: str | None = None) -> str:
 
 
 def _guess(data: bytes) -> str:
+    return data.decode(_guess_encoding(data))
+
+
+def _guess_encoding(data: bytes, *, partial: bool = False) -> str:
     matches = charset_normalizer.from_bytes(data)
     if not matches:
         raise LoadError(BINARY_CONTENT)
@@ -115,12 +121,76 @@ def _guess(data: bytes) -> str:
     # with GB18030 close behind; the users' files are mainland Chinese, so GB18030 wins.
     for match in matches:
         if match.encoding.lower() in _CHINESE_ENCODINGS:
-            try:
-                return data.decode("gb18030")
-            except UnicodeDecodeError:
-                break
+            if _decodes(data, "gb18030", partial):
+                return "gb18030"
+            break
     best = matches.best()
-    return str(best)
+    if best is None:
+        raise LoadError(BINARY_CONTENT)
+    return best.encoding
+
+
+def _decodes(data: bytes, encoding: str, partial: bool) -> bool:
+    """True when ``data`` decodes; with ``partial``, a character cut at the end is allowed."""
+    try:
+        codecs.getincrementaldecoder(encoding)("strict").decode(data, final=not partial)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+# How much of a large file is read to choose its encoding, and how much is decoded at a time.
+SNIFF_BYTES = 1 << 20
+BLOCK_BYTES = 1 << 20
+
+
+def sniff_encoding(head: bytes) -> tuple[str, int]:
+    """The encoding of a file that begins with ``head``, and the length of its byte-order mark.
+
+    The same order as ``decode_text`` (a byte-order mark, UTF-8, then a guess), judged on the
+    opening bytes only; a character cut at the end of ``head`` is allowed.
+
+    Raises:
+        LoadError: the bytes are not text.
+    """
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            return encoding, len(bom)
+    if b"\x00" in head:
+        raise LoadError(BINARY_CONTENT)
+    if _decodes(head, "utf-8", partial=True):
+        return "utf-8", 0
+    return _guess_encoding(head, partial=True), 0
+
+
+def iter_text_lines(path: Path) -> Iterator[str]:
+    """The lines of a text file of any size, decoded block by block (what ``split_lines`` gives
+    for the whole decoded file, without holding it).
+
+    Raises:
+        LoadError: binary content, or bytes that stop decoding part way (the message says where).
+    """
+    with open(path, "rb") as f:
+        encoding, bom = sniff_encoding(f.read(SNIFF_BYTES))
+        f.seek(bom)
+        decoder = codecs.getincrementaldecoder(encoding)("strict")
+        pending = ""
+        position = bom
+        while True:
+            block = f.read(BLOCK_BYTES)
+            try:
+                text = pending + decoder.decode(block, final=not block)
+            except UnicodeDecodeError as e:
+                raise LoadError(f"not {encoding} text after byte {position + e.start:,}") from e
+            position += len(block)
+            _checked(text)
+            pieces = text.splitlines(keepends=True)
+            # The last piece may be a line cut by the block's end, or a "\r" whose "\n" comes next.
+            pending = pieces.pop() if pieces and block else ""
+            for piece in pieces:
+                yield (piece.splitlines() or [""])[0]
+            if not block:
+                return
 
 
 def _superset(encoding: str) -> str:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ingest.errors import LoadError
-from ingest.loaders._text import decode_text, is_blank, split_lines, tidy_line
+from ingest.loaders._text import decode_text, is_blank, iter_text_lines, split_lines, tidy_line
 from ingest.models import Line, LoadedFile
 
 # An ATX heading as CommonMark has it: up to 3 spaces, 1-6 '#', then a space or the end, and an
@@ -33,9 +34,13 @@ def load_markdown(path: Path) -> LoadedFile:
     Raises:
         LoadError: empty or whitespace-only, or binary content.
     """
-    lines: list[Line] = []
+    return LoadedFile(lines=list(markdown_lines(_text_lines(path))), format="md")
+
+
+def markdown_lines(lines: Iterable[Line]) -> Iterator[Line]:
+    """Read ATX headings in plain-text lines, outside fenced code blocks."""
     fence: str | None = None
-    for line in _text_lines(path):
+    for line in lines:
         fence_match = _FENCE.match(line.text)
         if fence_match:
             marker = fence_match.group(1)
@@ -45,12 +50,22 @@ def load_markdown(path: Path) -> LoadedFile:
                 fence = None
         heading = None if fence is not None else _ATX_HEADING.match(line.text)
         if heading and heading.group(2):
-            lines.append(Line(heading.group(2), heading_level=len(heading.group(1)), joinable=False))
+            yield Line(heading.group(2), heading_level=len(heading.group(1)), joinable=False)
         elif heading:  # a lone "#": an empty heading, nothing to keep but the break
-            lines.append(Line(""))
+            yield Line("")
         else:
-            lines.append(line)
-    return LoadedFile(lines=lines, format="md")
+            yield line
+
+
+def stream_lines(path: Path) -> Iterator[Line]:
+    """The lines of a .txt or .md file of any size, read block by block (``load_text`` and
+    ``load_markdown`` without holding the file).
+
+    Raises:
+        LoadError: binary content, or bytes that stop decoding part way.
+    """
+    lines = (Line(tidy_line(raw), joinable=True) for raw in iter_text_lines(path))
+    return markdown_lines(lines) if path.suffix.lower() == ".md" else lines
 
 
 def _text_lines(path: Path) -> list[Line]:

@@ -118,3 +118,71 @@ def test_a_folder_of_bad_input(tmp_path, e5_model_dir):
 
 
 pytestmark = pytest.mark.slow
+
+
+# Runs the command line with Python's allocations traced from the moment the model is loaded (the model's
+# own weights are not the ingest's); prints the peak (bytes) and the peak RSS (KB) last, on stderr.
+TRACED_CLI = """
+import json, resource, sys, tracemalloc
+import assistant.services as services
+load = services.build_embeddings
+def traced_after_load(settings):
+    model = load(settings)
+    tracemalloc.start()
+    return model
+services.build_embeddings = traced_after_load
+from assistant.cli import main
+code = main(sys.argv[1:])
+print(json.dumps({"python_peak": tracemalloc.get_traced_memory()[1],
+                  "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def write_big_text(path: Path, megabytes: int) -> None:
+    """A report of ``megabytes`` MB: one sample section after another, then a closing section of its own."""
+    sample = (ROOT / "examples" / "2021年巡视巡察工作综述汇编（3篇）.txt").read_text(encoding="utf-8")
+    section = sample[sample.index("2021年，自治区党委巡视工作") : sample.index("2021年巡视巡察工作综述\n", 200)] + "\n"
+    repeats = megabytes * 2**20 // len(section.encode()) + 1
+    with path.open("w", encoding="utf-8") as f:
+        f.write("2023年巡视巡察工作资料汇集\n\n")
+        for _ in range(repeats):
+            f.write(section)
+        f.write("四、结尾\n本汇集最后一段：某县巡察整改台账共计一百三十七项，已全部销号。\n")
+
+
+def test_a_50_mb_text_file_is_read_in_parts_in_bounded_memory(tmp_path, e5_model_dir):
+    from assistant.services import build_chroma_client
+    from assistant.settings import Settings
+
+    models, home = e5_model_dir.parent, tmp_path / "home"
+    big = tmp_path / "资料汇集.txt"
+    write_big_text(big, 50)
+    assert big.stat().st_size >= 50 * 2**20
+    env = {**os.environ, "XUNSHI_HOME": str(home), "XUNSHI_MODELS_DIR": str(models)}
+    run = subprocess.run([sys.executable, "-c", TRACED_CLI, "ingest", str(big), "--json"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=1500)
+    assert run.returncode == 0, run.stderr[-2000:]
+    memory = json.loads(run.stderr.strip().splitlines()[-1])
+    report = json.loads(run.stdout)
+    assert report["added"] == 1 and report["failed"] == [] and report["chunks"] > 50_000
+    assert "read in parts" in run.stderr
+
+    # Bounded: the program holds one part and one batch at a time, not the file, its chunks or their
+    # vectors (reading the file whole and embedding it at once held over 1 GB of Python objects).
+    assert memory["python_peak"] < 64 * 2**20, memory
+    # The process as a whole: the model (~1.6 GB at load), Chroma's own index of the chunks, and the tracing.
+    assert memory["max_rss_kb"] < 3 * 2**20, memory
+
+    listed = json.loads(xunshi(home, models, "docs", "list", "--json").stdout)
+    assert [(d["title"], d["chunks"]) for d in listed["documents"]] == [("2023年巡视巡察工作资料汇集", report["chunks"])]
+    # The last part is stored like the first: its own section, its place far into the text.
+    client = build_chroma_client(Settings(home=home))
+    last = client.get_collection("xunshi_chunks").get(where_document={"$contains": "一百三十七项"},
+                                                      include=["documents", "metadatas"])
+    assert len(last["ids"]) == 1
+    assert last["metadatas"][0]["section"] == "四、结尾" and last["metadatas"][0]["start"] > 15_000_000
+    assert last["metadatas"][0]["order"] == report["chunks"] - 1
+
+    again = xunshi(home, models, "ingest", str(big), "--json")
+    assert again.returncode == 0 and json.loads(again.stdout)["unchanged"] == 1
