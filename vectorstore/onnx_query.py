@@ -7,12 +7,15 @@ never depend on this module.
 
 The export is made on first use from the loaded sentence-transformers model (``torch.onnx``,
 no network) and kept under ``<models>/onnx/``, keyed by the model folder and its files' sizes
-and times, so a changed model gets a new export.
+and times, so a changed model gets a new export. Beside it, ``plan.json`` records the pooling,
+dimension and prompts, so that later processes embed queries from the export and the tokenizer
+alone and load the PyTorch model only when they embed passages.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _POOLING = ("mean", "cls")
+PLAN = "plan.json"
 
 
 class OnnxQueryEncoder:
@@ -84,15 +88,53 @@ def onnx_query_encoder(model: SentenceTransformer, model_dir: Path, cache_dir: P
     path = cache_dir / export_key(model_dir) / "model.onnx"
     if not path.exists():
         export_onnx(model, path)
+    return OnnxQueryEncoder(_session(path, threads), model.tokenizer, max_length=int(model.max_seq_length),
+                            pooling=pooling, normalize=normalize)
+
+
+def save_plan(encoder: OnnxQueryEncoder, model_dir: Path, cache_dir: Path, dimension: int,
+              prompts: dict[str, str]) -> None:
+    """Write beside the export what ``saved_query_encoder`` needs to run it without the PyTorch model."""
+    plan = {"pooling": encoder.pooling, "normalize": encoder.normalize, "max_length": encoder.max_length,
+            "dimension": dimension, "prompts": prompts}
+    path = cache_dir / export_key(model_dir) / PLAN
+    if not path.exists() or json.loads(path.read_text(encoding="utf-8")) != plan:
+        path.write_text(json.dumps(plan, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+def saved_plan(model_dir: Path, cache_dir: Path) -> dict[str, Any] | None:
+    """The plan of an earlier export of the model as its files are now (dimension, prompts,
+    pooling), or None when there is no such export."""
+    folder = cache_dir / export_key(model_dir)
+    if not (folder / "model.onnx").exists() or not (folder / PLAN).exists():
+        return None
+    try:
+        return json.loads((folder / PLAN).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def saved_query_encoder(model_dir: Path, cache_dir: Path, threads: int, tokenizer: Any = None) -> OnnxQueryEncoder:
+    """The query encoder of an earlier export (``saved_plan`` says there is one), with no PyTorch
+    model: with ``tokenizer`` (the model's), or the one in ``model_dir``."""
+    folder = cache_dir / export_key(model_dir)
+    plan = json.loads((folder / PLAN).read_text(encoding="utf-8"))
+    if tokenizer is None:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+    return OnnxQueryEncoder(_session(folder / "model.onnx", threads), tokenizer, max_length=plan["max_length"],
+                            pooling=plan["pooling"], normalize=plan["normalize"])
+
+
+def _session(path: Path, threads: int) -> Any:
     import onnxruntime as ort
 
     ort.set_default_logger_severity(3)  # warnings about unused initialisers are not the user's concern
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    return OnnxQueryEncoder(session, model.tokenizer, max_length=int(model.max_seq_length),
-                            pooling=pooling, normalize=normalize)
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def export_onnx(model: SentenceTransformer, path: Path) -> None:

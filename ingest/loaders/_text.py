@@ -178,10 +178,11 @@ def iter_text_lines(path: Path) -> Iterator[str]:
         position = bom
         while True:
             block = f.read(BLOCK_BYTES)
+            held = len(decoder.getstate()[0])  # bytes of a character cut by the previous block
             try:
                 text = pending + decoder.decode(block, final=not block)
             except UnicodeDecodeError as e:
-                raise LoadError(f"not {encoding} text after byte {position + e.start:,}") from e
+                raise LoadError(f"not {encoding} text at byte {position - held + e.start:,}") from e
             position += len(block)
             _checked(text)
             pieces = text.splitlines(keepends=True)

@@ -96,6 +96,30 @@ def test_line_endings_are_normalised_and_blank_lines_kept(tmp_path):
     assert texts(loaded.lines) == ["甲", "", "乙", "丙", "", "", "丁"]
 
 
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030", "utf-16"])
+def test_large_text_streamed_in_small_blocks_reads_as_the_whole(tmp_path, monkeypatch, encoding):
+    from ingest.loaders import _text
+    from ingest.loaders.text import stream_lines
+
+    content = ("第一行巡视\r\n\r\n第二行\r第三行㐀\n\n\n" + CHINESE) * 7
+    path = write(tmp_path / "大文件.md", content.encode(encoding))
+    whole = load_file(path).lines
+    # Blocks of 7 bytes cut characters, and "\r\n" pairs, at every possible place.
+    monkeypatch.setattr(_text, "BLOCK_BYTES", 7)
+    assert list(stream_lines(path)) == whole
+
+
+def test_large_text_that_stops_decoding_names_the_byte(tmp_path, monkeypatch):
+    from ingest.loaders import _text
+    from ingest.loaders.text import stream_lines
+
+    monkeypatch.setattr(_text, "SNIFF_BYTES", 64)
+    monkeypatch.setattr(_text, "BLOCK_BYTES", 64)
+    path = write(tmp_path / "半截.txt", "巡视工作综述\n".encode() * 20 + b"\xff\xfe\xfa" + "尾".encode())
+    with pytest.raises(LoadError, match="not utf-8 text at byte 380$"):
+        list(stream_lines(path))
+
+
 def test_zero_width_and_odd_spaces_are_tidied(tmp_path):
     raw = "巡\u200b视\u00a0工作\u3000\u3000\n\ufeff交叉\u2060巡察 \u200d\n\u3000\u3000首行缩进\n"
     loaded = load_file(write(tmp_path / "a.txt", raw.encode()))

@@ -406,3 +406,21 @@ def test_unpunctuated_line_in_running_text_continues():
     paragraphs = [p.text for p in build_paragraphs(lines_of(text))]
     assert "出台《xx市交叉巡察实施办法（试行）》，实现全覆盖。" in paragraphs
     assert "对盟市巡察工作开展现场指导督导，促进规范开展。" in paragraphs
+
+
+def test_a_large_file_read_in_parts_chunks_like_the_whole(tmp_path):
+    from ingest.stream import iter_large_text_chunks, scan_large_text
+
+    article = SAMPLE.read_text(encoding="utf-8").split("##paidbegin##")[1]
+    body = article[article.index("2021年，自治区党委") : article.index("2021年巡视巡察工作综述\n", 200)]
+    path = tmp_path / "汇集.txt"
+    path.write_text("2023年巡视巡察工作资料汇集\n\n" + body * 12, encoding="utf-8")
+    whole = documents_from_loaded(load_file(path), str(path), "h", path.stem)[0]
+    expected = chunk_document(whole)
+
+    doc, count = scan_large_text(path, "h", 300, part_chars=3000)
+    chunks = list(iter_large_text_chunks(path, doc, 300, part_chars=3000))
+    assert (doc.title, doc.year, doc.content_hash) == (whole.title, whole.year, whole.content_hash)
+    assert count == len(chunks) == len(expected)
+    assert [(c.order, c.text, c.section, c.start, c.end) for c in chunks] == \
+        [(c.order, c.text, c.section, c.start, c.end) for c in expected]

