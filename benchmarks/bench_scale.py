@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_ingest import cores
-from bench_search import build_copy, questions, rss_mb
+from bench_search import build_copy, latencies, questions, rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PUBLIC = ROOT.parent / "shared" / "corpus" / "public"
@@ -59,7 +59,6 @@ YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
 SWAP_SHARE = 0.2  # chance that a body paragraph changes places with the next one of its section
 MIN_BORROWED_CHARS = 40
 FILL_BATCH = 20  # files per ingest call while filling (one progress line each)
-WARM_QUERIES = 10
 
 
 @dataclass
@@ -205,18 +204,6 @@ def fill_by_ingest(indexer: Any, files: list[CorpusFile], tag: str) -> float:
         chars += sum(f.chars for f in batch)
         log(f"{tag} fill: {indexer.store.count()} chunks, {seconds:.0f} s, {chars / seconds:,.0f} chars/s")
     return seconds
-
-
-def latencies(retriever: Any, embeddings: Any, qs: list[str], mode: str) -> list[float]:
-    for q in qs[:WARM_QUERIES]:
-        retriever.search(q, k=5, mode=mode)
-    times = []
-    for q in qs:
-        embeddings.forget_recent_queries()  # every timed query pays for its embedding
-        t0 = time.perf_counter()
-        retriever.search(q, k=5, mode=mode)
-        times.append((time.perf_counter() - t0) * 1000)
-    return sorted(times)
 
 
 def disk_mb(folder: Path) -> float:

@@ -38,6 +38,19 @@ def questions(limit: int) -> list[str]:
     return [qs[i % len(qs)] for i in range(limit)]
 
 
+def latencies(retriever, embeddings, qs: list[str], mode: str, warm: int = 10) -> list[float]:
+    """Milliseconds per query, sorted, after ``warm`` untimed ones; every timed query is embedded anew."""
+    for q in qs[:warm]:
+        retriever.search(q, k=5, mode=mode)
+    times = []
+    for q in qs:
+        embeddings.forget_recent_queries()
+        t0 = time.perf_counter()
+        retriever.search(q, k=5, mode=mode)
+        times.append((time.perf_counter() - t0) * 1000)
+    return sorted(times)
+
+
 def build_copy(source_store, target_store, size: int, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     records = list(source_store.iter_records(include_embeddings=True))
@@ -93,15 +106,7 @@ def main() -> None:
             retriever.lexical.ensure_current()
             lexical_build_s = time.perf_counter() - t0
             for mode in ("lexical", "dense", "hybrid"):
-                for q in qs[:10]:
-                    retriever.search(q, k=5, mode=mode)
-                times = []
-                for q in qs:
-                    embeddings.forget_recent_queries()  # every timed query pays for its embedding
-                    t0 = time.perf_counter()
-                    retriever.search(q, k=5, mode=mode)
-                    times.append((time.perf_counter() - t0) * 1000)
-                times.sort()
+                times = latencies(retriever, embeddings, qs, mode)
                 rows.append((store.count(), mode, statistics.median(times), times[int(0.95 * len(times)) - 1],
                              rss_mb(), build_s, lexical_build_s))
     print(f"{args.queries} warm queries per row, k=5, in one process")
