@@ -225,18 +225,16 @@ def load_embeddings(settings: Settings) -> SentenceTransformerEmbeddings:
         )
         return embeddings
     model = _load_model(spec, path, settings)
-    query_encoder = _query_encoder(model, path, settings) if settings.query_engine == "onnx" else None
     query_prompt, passage_prompt = resolve_prompts(spec, model_prompts(model), settings)
-    if query_encoder is not None:
-        save_plan(query_encoder, path, settings.models_path / "onnx", _dimension(model), model_prompts(model))
     _log_model(spec, path, _dimension(model), query_prompt, passage_prompt)
+    # The export is made when the first query is embedded: a process that only ingests never makes it.
     return SentenceTransformerEmbeddings(
         model,
         model_name=spec,
         query_prompt=query_prompt,
         passage_prompt=passage_prompt,
         batch_size=settings.embed_batch_size,
-        query_encoder=query_encoder,
+        load_query_encoder=(lambda: _query_encoder(model, path, settings)) if settings.query_engine == "onnx" else None,
     )
 
 
@@ -278,12 +276,17 @@ def _saved_query_encoder(path: Path, settings: Settings,
 
 
 def _query_encoder(model: SentenceTransformer, path: Path, settings: Settings) -> OnnxQueryEncoder | None:
-    """The ONNX Runtime query encoder, or None (PyTorch embeds queries) when it cannot be made."""
+    """The ONNX Runtime query encoder (exported now if need be, its plan saved for later processes),
+    or None (PyTorch embeds queries) when it cannot be made."""
+    cache = settings.models_path / "onnx"
     try:
-        return onnx_query_encoder(model, path, settings.models_path / "onnx", _thread_count(settings.embed_threads))
+        encoder = onnx_query_encoder(model, path, cache, _thread_count(settings.embed_threads))
+        if encoder is not None:
+            save_plan(encoder, path, cache, _dimension(model), model_prompts(model))
     except Exception as e:  # noqa: BLE001 - queries still work through PyTorch, only slower
         logger.warning("Query embedding falls back to PyTorch (ONNX export or load failed: %s)", e)
         return None
+    return encoder
 
 
 def model_prompts(model: SentenceTransformer) -> dict[str, str]:

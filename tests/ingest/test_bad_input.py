@@ -120,17 +120,18 @@ def test_a_folder_of_bad_input(tmp_path, e5_model_dir):
 pytestmark = pytest.mark.slow
 
 
-# Runs the command line with Python's allocations traced from the moment the model is loaded (the model's
-# own weights are not the ingest's); prints the peak (bytes) and the peak RSS (KB) last, on stderr.
+# Runs the command line with Python's allocations traced from the moment the PyTorch model is loaded (the
+# model's own weights are not the ingest's; it is loaded when the first passage is embedded); prints the
+# peak (bytes) and the peak RSS (KB) last, on stderr.
 TRACED_CLI = """
 import json, resource, sys, tracemalloc
-import assistant.services as services
-load = services.build_embeddings
-def traced_after_load(settings):
-    model = load(settings)
+import vectorstore.embeddings as embeddings
+load = embeddings._load_model
+def traced_after_load(*args):
+    model = load(*args)
     tracemalloc.start()
     return model
-services.build_embeddings = traced_after_load
+embeddings._load_model = traced_after_load
 from assistant.cli import main
 code = main(sys.argv[1:])
 print(json.dumps({"python_peak": tracemalloc.get_traced_memory()[1],
