@@ -22,7 +22,7 @@ from ingest.chunking import chunk_document
 from ingest.clean import build_paragraphs, drop_junk, ends_sentence, extract_toc
 from ingest.compilation import detect_title
 from ingest.errors import LoadError
-from ingest.loaders import DEFAULT_MAX_BYTES
+from ingest.loaders import refuse_too_large
 from ingest.loaders.text import stream_lines
 from ingest.metadata import detect_level, document_year, make_doc_id
 from ingest.models import Chunk, Line, SourceDocument
@@ -61,8 +61,7 @@ def _parts(lines: Iterable[Line], part_chars: int) -> Iterator[list[Line]]:
 def _chunked_parts(path: Path, source: str, file_hash: str, size: int,
                    part_chars: int) -> Iterator[tuple[SourceDocument, list[Chunk]]]:
     """Each part as a document of its own text, with its chunks numbered and placed in the whole."""
-    if path.stat().st_size > DEFAULT_MAX_BYTES:
-        raise LoadError(f"too large ({path.stat().st_size / 2**20:.0f} MB > {DEFAULT_MAX_BYTES // 2**20} MB limit)")
+    refuse_too_large(path.stat().st_size)
     tracker = SectionTracker()
     title = path.stem
     offset = order = 0

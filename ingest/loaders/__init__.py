@@ -32,7 +32,7 @@ _LOADERS: dict[str, Callable[[Path], LoadedFile]] = {
 
 SUPPORTED_EXTENSIONS: tuple[str, ...] = tuple(_LOADERS)
 
-__all__ = ["DEFAULT_MAX_BYTES", "SUPPORTED_EXTENSIONS", "is_supported", "load_file"]
+__all__ = ["DEFAULT_MAX_BYTES", "SUPPORTED_EXTENSIONS", "is_supported", "load_file", "refuse_too_large"]
 
 
 def is_supported(path: Path) -> bool:
@@ -59,8 +59,7 @@ def load_file(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> LoadedFile:
         size = path.stat().st_size
         if not path.is_file():
             raise LoadError("not a file")
-        if size > max_bytes:
-            raise LoadError(f"too large ({_megabytes(size)} MB > {_megabytes(max_bytes)} MB limit)")
+        refuse_too_large(size, max_bytes)
         if size == 0:
             raise LoadError("empty file")
         return loader(path)
@@ -68,6 +67,12 @@ def load_file(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> LoadedFile:
         raise LoadError("file not found") from e
     except OSError as e:
         raise LoadError(f"cannot read the file: {e.strerror or e}") from e
+
+
+def refuse_too_large(size: int, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    """Raise LoadError for a file of ``size`` bytes over ``max_bytes``."""
+    if size > max_bytes:
+        raise LoadError(f"too large ({_megabytes(size)} MB > {_megabytes(max_bytes)} MB limit)")
 
 
 def _megabytes(size: int) -> str:
