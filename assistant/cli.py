@@ -187,9 +187,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_USAGE
     embeddings, store = _open_store(settings)
     services = _services()
+    indexer = services.build_indexer(settings, store, embeddings, show_progress=False)
+    if not store.sentences_ready:
+        # serve writes to the store anyway (uploads): bring an older index up to date first.
+        services.build_indexer(settings, store, embeddings).ensure_sentences()
     retriever = services.build_retriever(settings, store, embeddings)
-    page = Services(settings, embeddings, store, services.build_indexer(settings, store, embeddings, show_progress=False),
-                    retriever, services.build_answerer(settings, retriever, embeddings))
+    page = Services(settings, embeddings, store, indexer, retriever,
+                    services.build_answerer(settings, retriever, embeddings))
     # Load the query engine and the lexical index now: the first question should not wait for them.
     retriever.search("巡视", k=1)
     print(f"xunshi: serving on http://{args.host}:{args.port}", file=sys.stderr)
@@ -259,15 +263,29 @@ def cmd_docs_remove(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.errors import StoreError
     from vectorstore.reindex import reindex
 
     services = _services()
     embeddings = services.build_embeddings(settings)
-    n = reindex(services.build_chroma_client(settings), settings.collection, embeddings, not args.quiet)
-    if args.json:
-        _emit_json({"reindexed": n, "embed_model": embeddings.model_name})
+    client = services.build_chroma_client(settings)
+    reindexed = added = 0
+    try:
+        store = None if args.full else services.build_store(settings, client, embeddings)
+    except StoreError:
+        store = None  # built with another model: everything is re-embedded
+    if store is not None:
+        # Same model: only what is missing (the sentence vectors of a store built before them).
+        added = services.build_indexer(settings, store, embeddings, show_progress=not args.quiet).ensure_sentences()
     else:
-        print(f"re-embedded {n} chunks with {embeddings.model_name}")
+        reindexed = reindex(client, settings.collection, embeddings, not args.quiet)
+    if args.json:
+        _emit_json({"reindexed": reindexed, "sentences_added": added, "embed_model": embeddings.model_name})
+    elif store is not None:
+        print(f"the index is up to date with {embeddings.model_name}: sentence vectors added to {added} chunks "
+              "(`xunshi reindex --full` re-embeds everything)")
+    else:
+        print(f"re-embedded {reindexed} chunks and their sentences with {embeddings.model_name}")
     return EXIT_OK
 
 
@@ -371,7 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
     json_flag(p)
     p.set_defaults(func=cmd_docs_remove)
 
-    p = sub.add_parser("reindex", help="re-embed the stored chunks with the configured model")
+    p = sub.add_parser("reindex", help="bring the index up to date with the configured model (sentence vectors "
+                       "of an older index; everything when the model changed)")
+    p.add_argument("--full", action="store_true", help="re-embed every chunk and sentence even if the model is the same")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     json_flag(p)
     p.set_defaults(func=cmd_reindex)

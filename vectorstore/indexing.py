@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,8 +21,9 @@ from ingest.errors import LoadError, XunshiError
 from ingest.loaders import is_supported
 from ingest.models import Chunk, SourceDocument
 from ingest.pipeline import load_documents
+from ingest.sentences import sentence_embedding_text, sentence_spans
 from ingest.stream import is_large_text, iter_large_text_chunks, scan_large_text
-from vectorstore.store import ChunkStore, StoredDocument, now
+from vectorstore.store import ChunkSentences, ChunkStore, StoredDocument, now
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +146,7 @@ class Indexer:
         fresh: dict[str, np.ndarray] = {}
         missing = [t for t in dict.fromkeys(texts) if t not in self._memo]
         step = self.batch_size * 4
-        with tqdm(total=len(missing), desc=f"embedding {label}", unit="chunk", leave=False,
+        with tqdm(total=len(missing), desc=f"embedding {label}", unit="text", leave=False,
                   disable=not self.show_progress or not missing) as bar:
             for start in range(0, len(missing), step):
                 part = missing[start : start + step]
@@ -159,9 +160,51 @@ class Indexer:
             self._memo.popitem(last=False)
         return vectors
 
+    def embed_chunks(self, title: str, chunks: Sequence[tuple[str, str]], label: str
+                     ) -> tuple[np.ndarray, list[ChunkSentences]]:
+        """Vectors of chunks given as ``(section, text)`` of one document, and of their sentences:
+        (one row per chunk, (spans, vectors) per chunk). One embedding pass for both."""
+        spans = [sentence_spans(text) for _, text in chunks]
+        texts = [embedding_text(title, section, text) for section, text in chunks]
+        sentence_texts = [sentence_embedding_text(title, text[a:b]) for (_, text), sp in zip(chunks, spans)
+                          for a, b in sp]
+        vectors = self._embed(texts + sentence_texts, label)
+        chunk_vectors, rest = vectors[: len(texts)], vectors[len(texts):]
+        sentences: list[ChunkSentences] = []
+        offset = 0
+        for sp in spans:
+            sentences.append((sp, rest[offset : offset + len(sp)]))
+            offset += len(sp)
+        return chunk_vectors, sentences
+
+    def ensure_sentences(self) -> int:
+        """Add the sentence vectors a store built before them lacks (with a progress bar), and
+        sweep sentences whose chunks are gone; returns how many chunks were given sentences."""
+        self.store.sweep_orphan_sentences()
+        if self.store.sentences_ready:
+            return 0
+        missing = sorted(self.store.chunks_without_sentences())
+        log.info("adding sentence vectors to %d stored chunks (the index was built before them)", len(missing))
+        with tqdm(total=len(missing), desc="sentence vectors", unit="chunk",
+                  disable=not self.show_progress or not missing) as bar:
+            for start in range(0, len(missing), self.WRITE_BATCH):
+                records = self.store.records(missing[start : start + self.WRITE_BATCH])
+                by_title: dict[str, list[dict[str, Any]]] = {}
+                for record in records:
+                    by_title.setdefault(record["metadata"]["title"], []).append(record)
+                for title, group in by_title.items():
+                    _, sentences = self.embed_chunks(title, [(r["metadata"]["section"], r["text"]) for r in group],
+                                                     "sentences")
+                    self.store.add_sentences(group, sentences)
+                bar.update(len(records))
+                release_freed_memory()
+        self.store.mark_sentences_ready()
+        return len(missing)
+
     def ingest(self, paths: Iterable[Path]) -> IngestReport:
         """Ingest files and folders; a failing file is reported and the others go on."""
         report = IngestReport()
+        self.ensure_sentences()
         found = collect_files(paths)
         for path in found.missing:
             report.failed.append({"source": str(path), "error": "no such file or directory"})
@@ -207,6 +250,7 @@ class Indexer:
         for folder in found.folders:
             report.removed += self._forget_vanished(folder, by_source)
 
+        self.store.sweep_orphan_sentences()
         docs = self.store.documents()
         report.documents = len(docs)
         report.chunks = self.store.count()
@@ -214,13 +258,11 @@ class Indexer:
 
     def _store_file(self, source: str, documents: list, stored: list[StoredDocument], report: IngestReport) -> None:
         known = {d.doc_id: d for d in stored}
-        pieces = [(doc, chunk_document(doc, self.chunk_size)) for doc in documents]
-        texts = [embedding_text(doc.title, c.section, c.text) for doc, chunks in pieces for c in chunks]
-        vectors = self._embed(texts, Path(source).name)
-        offset = 0
-        for doc, chunks in pieces:
-            self.store.put_document(doc, chunks, vectors[offset : offset + len(chunks)])
-            offset += len(chunks)
+        for doc in documents:
+            chunks = chunk_document(doc, self.chunk_size)
+            vectors, sentences = self.embed_chunks(doc.title, [(c.section, c.text) for c in chunks],
+                                                   Path(source).name)
+            self.store.put_document(doc, chunks, vectors, sentences)
             self._count(doc, known, report)
         self._forget(known, report)
 
@@ -250,8 +292,9 @@ class Indexer:
 
     def _write(self, doc: SourceDocument, chunks: list[Chunk], total: int, added_at: str) -> None:
         if chunks:
-            texts = [embedding_text(doc.title, c.section, c.text) for c in chunks]
-            self.store.write_chunks(doc, chunks, self._embed(texts, Path(doc.source).name), total, added_at)
+            vectors, sentences = self.embed_chunks(doc.title, [(c.section, c.text) for c in chunks],
+                                                   Path(doc.source).name)
+            self.store.write_chunks(doc, chunks, vectors, sentences, total, added_at)
 
     @staticmethod
     def _count(doc: SourceDocument, known: dict[str, StoredDocument], report: IngestReport) -> None:

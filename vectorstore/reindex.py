@@ -1,4 +1,4 @@
-"""Re-embed every stored chunk with another embedding model."""
+"""Re-embed every stored chunk and its sentences with the configured embedding model."""
 
 from __future__ import annotations
 
@@ -7,47 +7,59 @@ from typing import Any
 
 from tqdm import tqdm
 
+from vectorstore.sentences import sentence_collection_name
 from vectorstore.store import MAX_BATCH, ChunkStore
 
 log = logging.getLogger(__name__)
 
 
 def reindex(client: Any, collection: str, embeddings: Any, show_progress: bool = True) -> int:
-    """Rebuild ``collection`` with ``embeddings``; returns the number of chunks re-embedded.
+    """Rebuild ``collection`` and its sentences with ``embeddings``; returns the number of chunks
+    re-embedded.
 
-    The chunks are copied into a new collection first; the old one is dropped only when the copy
+    The chunks are copied into new collections first; the old ones are dropped only when the copy
     is complete, so an interrupted reindex leaves the old index as it was.
     """
+    from vectorstore.indexing import Indexer
+
     staging = f"{collection}-reindex"
-    if staging in {c if isinstance(c, str) else c.name for c in client.list_collections()}:
-        client.delete_collection(staging)
+    names = {c if isinstance(c, str) else c.name for c in client.list_collections()}
+    for name in (staging, sentence_collection_name(staging)):
+        if name in names:
+            client.delete_collection(name)
     old = ChunkStore(client, collection)
     new = ChunkStore(client, staging, embeddings.model_name, embeddings.dimension)
+    indexer = Indexer(new, embeddings, show_progress=False)
     total = old.count()
     done = 0
     with tqdm(total=total, desc="re-embedding", unit="chunk", disable=not show_progress) as bar:
         batch: list[dict[str, Any]] = []
         for record in old.iter_records():
             batch.append(record)
-            if len(batch) >= MAX_BATCH:
-                done += _copy(new, batch, embeddings)
+            if len(batch) >= MAX_BATCH // 4:
+                done += _copy(new, indexer, batch)
                 bar.update(len(batch))
                 batch = []
         if batch:
-            done += _copy(new, batch, embeddings)
+            done += _copy(new, indexer, batch)
             bar.update(len(batch))
-    client.delete_collection(collection)
+    for name in (collection, sentence_collection_name(collection)):
+        if name in names:
+            client.delete_collection(name)
+    new.sentences.collection.modify(name=sentence_collection_name(collection))
     new.collection.modify(name=collection)
     log.info("re-embedded %d chunks with %s", done, embeddings.model_name)
     return done
 
 
-def _copy(new: ChunkStore, records: list[dict[str, Any]], embeddings: Any) -> int:
-    vectors = embeddings.encode_documents(new.embedding_texts(records))
-    new.collection.upsert(
-        ids=[r["id"] for r in records],
-        embeddings=vectors.tolist(),
-        documents=[r["text"] for r in records],
-        metadatas=[r["metadata"] for r in records],
-    )
+def _copy(new: ChunkStore, indexer: Any, records: list[dict[str, Any]]) -> int:
+    by_title: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        by_title.setdefault(record["metadata"]["title"], []).append(record)
+    for title, group in by_title.items():
+        vectors, sentences = indexer.embed_chunks(title, [(r["metadata"]["section"], r["text"]) for r in group],
+                                                  "chunks")
+        new.collection.upsert(ids=[r["id"] for r in group], embeddings=vectors, documents=[r["text"] for r in group],
+                              metadatas=[r["metadata"] for r in group])
+        new.add_sentences(group, sentences)
     return len(records)

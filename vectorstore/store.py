@@ -21,12 +21,15 @@ import numpy as np
 from ingest.chunking import embedding_text
 from ingest.errors import StoreError, UnknownDocumentError
 from ingest.models import Chunk, SourceDocument
+from vectorstore.sentences import SENTENCE_FORMAT, SENTENCE_MARK, SentenceIndex, chunk_of, sentence_records
 
 log = logging.getLogger(__name__)
 
 # Chroma refuses larger batches; 5461 is its documented maximum for the embedded store.
 MAX_BATCH = 2000
 NO_PAGE = -1
+# The sentences of one chunk: their spans in the chunk's text and their vectors (one row each).
+ChunkSentences = tuple[Sequence[tuple[int, int]], np.ndarray]
 
 
 @dataclass
@@ -85,7 +88,7 @@ def chunk_id(doc: SourceDocument, chunk: Chunk) -> str:
     return f"{doc.doc_id}:{doc.content_hash[:12]}:{chunk.order:05d}"
 
 
-def chunk_metadata(doc: SourceDocument, chunk: Chunk, total: int, added_at: str) -> dict[str, Any]:
+def chunk_metadata(doc: SourceDocument, chunk: Chunk, total: int, added_at: str, sentences: int = 0) -> dict[str, Any]:
     """Everything stored beside a chunk's text (Chroma metadata values are scalars, never None)."""
     return {
         "doc_id": doc.doc_id,
@@ -104,6 +107,7 @@ def chunk_metadata(doc: SourceDocument, chunk: Chunk, total: int, added_at: str)
         "chunk_count": total,
         "file_documents": doc.file_documents,
         "added_at": added_at,
+        "sentences": sentences,
     }
 
 
@@ -113,7 +117,8 @@ def _batches(items: Sequence[Any], size: int) -> Iterator[slice]:
 
 
 class ChunkStore:
-    """Chunks in a Chroma collection that records the embedding model it was built with.
+    """Chunks in a Chroma collection that records the embedding model it was built with, and the
+    vectors of their sentences in a second collection beside it (``vectorstore.sentences``).
 
     Args:
         client: A Chroma client (``PersistentClient`` on a directory, or ``HttpClient``).
@@ -135,6 +140,7 @@ class ChunkStore:
             metadata=self._model_metadata() if model_name else None,
             embedding_function=None,
         )
+        self.sentences = SentenceIndex(client, collection)
         if model_name:
             self._check_model()
 
@@ -144,9 +150,10 @@ class ChunkStore:
     def _check_model(self) -> None:
         meta = self.collection.metadata or {}
         stored_model, stored_dim = meta.get("embed_model"), meta.get("embed_dim")
-        if stored_model is None and self.collection.count() == 0:
-            # Opened before any model was known (e.g. by `docs list` on a new home): claim it now.
-            self.collection.modify(metadata=self._model_metadata())
+        if self.collection.count() == 0 and (stored_model is None or meta.get(SENTENCE_MARK) != SENTENCE_FORMAT):
+            # Empty, and opened before any model was known (e.g. by `docs list` on a new home) or by
+            # an older version: claim it now, for this model and with sentence vectors.
+            self.collection.modify(metadata={**meta, **self._model_metadata(), SENTENCE_MARK: SENTENCE_FORMAT})
             return
         if stored_model != self.model_name or stored_dim != self.dimension:
             raise StoreError(
@@ -158,22 +165,29 @@ class ChunkStore:
 
     # --- writing -------------------------------------------------------------------------------
 
-    def put_document(self, doc: SourceDocument, chunks: list[Chunk], vectors: Sequence[Sequence[float]]) -> None:
-        """Store a document's chunks, then drop any other version of it.
+    def put_document(self, doc: SourceDocument, chunks: list[Chunk], vectors: Sequence[Sequence[float]],
+                     sentences: Sequence[ChunkSentences]) -> None:
+        """Store a document's chunks and their sentences, then drop any other version of it.
 
         The new chunks are written first (under ids that include the content hash); only then are
         the old version's chunks deleted, so an interruption leaves either version complete.
         """
-        self.write_chunks(doc, chunks, vectors, total=len(chunks), added_at=now())
+        self.write_chunks(doc, chunks, vectors, sentences, total=len(chunks), added_at=now())
         self.drop_other_versions(doc)
 
     def write_chunks(self, doc: SourceDocument, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]],
-                     total: int, added_at: str) -> None:
-        """Write some of a version's chunks (``total`` in all); call ``drop_other_versions`` after the last."""
-        if len(chunks) != len(vectors):
-            raise ValueError("one vector per chunk")
+                     sentences: Sequence[ChunkSentences], total: int, added_at: str) -> None:
+        """Write some of a version's chunks (``total`` in all) with their sentences; call
+        ``drop_other_versions`` after the last.
+
+        The sentences go first: a chunk is never stored without them. Sentences whose chunk an
+        interruption kept from being written are swept by ``sweep_orphan_sentences``.
+        """
+        if len(chunks) != len(vectors) or len(chunks) != len(sentences):
+            raise ValueError("one vector and one set of sentences per chunk")
         ids = [chunk_id(doc, c) for c in chunks]
-        metas = [chunk_metadata(doc, c, total, added_at) for c in chunks]
+        metas = [chunk_metadata(doc, c, total, added_at, len(spans)) for c, (spans, _) in zip(chunks, sentences)]
+        self._write_sentences(ids, metas, [c.text for c in chunks], sentences)
         for part in _batches(ids, MAX_BATCH):
             self.collection.upsert(
                 ids=ids[part],
@@ -182,11 +196,30 @@ class ChunkStore:
                 metadatas=metas[part],
             )
 
+    def _write_sentences(self, ids: list[str], metas: list[dict[str, Any]], texts: list[str],
+                         sentences: Sequence[ChunkSentences]) -> None:
+        all_ids: list[str] = []
+        all_texts: list[str] = []
+        all_metas: list[dict[str, Any]] = []
+        vectors = []
+        for cid, meta, text, (spans, vecs) in zip(ids, metas, texts, sentences):
+            if len(spans) != len(vecs):
+                raise ValueError("one vector per sentence")
+            s_ids, s_texts, s_metas = sentence_records(cid, meta, text, spans)
+            all_ids += s_ids
+            all_texts += s_texts
+            all_metas += s_metas
+            if len(vecs):
+                vectors.append(np.asarray(vecs, dtype=np.float32))
+        if all_ids:
+            self.sentences.upsert(all_ids, np.concatenate(vectors), all_texts, all_metas, MAX_BATCH)
+
     def drop_other_versions(self, doc: SourceDocument) -> None:
-        """Delete the chunks of every other version of ``doc``, once its own are all written."""
-        self.collection.delete(
-            where={"$and": [{"doc_id": doc.doc_id}, {"content_hash": {"$ne": doc.content_hash}}]}
-        )
+        """Delete the chunks (then their sentences) of every other version of ``doc``, once its own
+        are all written."""
+        other = {"$and": [{"doc_id": doc.doc_id}, {"content_hash": {"$ne": doc.content_hash}}]}
+        self.collection.delete(where=other)
+        self.sentences.delete_where(other)
         self._bump_revision()
 
     def remove(self, doc_id: str) -> int:
@@ -196,8 +229,79 @@ class ChunkStore:
             raise UnknownDocumentError(f"no document with id '{doc_id}': see `xunshi docs list`")
         for part in _batches(found["ids"], MAX_BATCH):
             self.collection.delete(ids=found["ids"][part])
+        self.sentences.delete_where({"doc_id": doc_id})
         self._bump_revision()
         return len(found["ids"])
+
+    # --- the sentence index ----------------------------------------------------------------------
+
+    @property
+    def sentences_ready(self) -> bool:
+        """Whether every chunk's sentences are stored in the current format (an empty store is)."""
+        current = self.client.get_collection(self.name, embedding_function=None)
+        return (current.metadata or {}).get(SENTENCE_MARK) == SENTENCE_FORMAT or current.count() == 0
+
+    def require_sentences(self) -> None:
+        """Refuse to search a store whose sentence vectors are missing or of another format.
+
+        Raises:
+            StoreError: The store was built before sentence vectors (or with another format); the
+                message says how to bring it up to date.
+        """
+        if not self.sentences_ready:
+            raise StoreError(
+                f"the index '{self.name}' was built before sentence vectors were stored beside its "
+                f"{self.count()} chunks, so it cannot be searched as it is. Run `xunshi reindex` once "
+                "(it adds the sentence vectors; any `xunshi ingest` or `xunshi serve` does it too)."
+            )
+
+    def mark_sentences_ready(self) -> None:
+        """Record that every chunk's sentences are stored (after a backfill)."""
+        current = self.client.get_collection(self.name, embedding_function=None)
+        self.collection.modify(metadata={**(current.metadata or {}), SENTENCE_MARK: SENTENCE_FORMAT})
+
+    def chunk_ids(self) -> set[str]:
+        """Every stored chunk id."""
+        ids: set[str] = set()
+        offset = 0
+        while True:
+            page = self.collection.get(include=[], limit=MAX_BATCH * 5, offset=offset)
+            if not page["ids"]:
+                return ids
+            ids.update(page["ids"])
+            offset += len(page["ids"])
+
+    def records(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Stored chunks by id as ``{"id", "text", "metadata"}``, in the order of ``ids``."""
+        if not ids:
+            return []
+        found = self.collection.get(ids=list(ids), include=["documents", "metadatas"])
+        by_id = {cid: {"id": cid, "text": text, "metadata": meta}
+                 for cid, text, meta in zip(found["ids"], found["documents"], found["metadatas"])}
+        return [by_id[cid] for cid in ids if cid in by_id]
+
+    def add_sentences(self, records: Sequence[dict[str, Any]], sentences: Sequence[ChunkSentences]) -> None:
+        """Store the sentences of chunks already stored (a backfill), and their count with each chunk."""
+        ids = [r["id"] for r in records]
+        metas = [{**r["metadata"], "sentences": len(spans)} for r, (spans, _) in zip(records, sentences)]
+        self._write_sentences(ids, metas, [r["text"] for r in records], sentences)
+        for part in _batches(ids, MAX_BATCH):
+            self.collection.update(ids=ids[part], metadatas=metas[part])
+
+    def chunks_without_sentences(self) -> set[str]:
+        """Chunks whose sentences are not stored (a store built before sentence vectors)."""
+        return self.chunk_ids() - self.sentences.chunk_ids()
+
+    def sweep_orphan_sentences(self) -> int:
+        """Delete sentences whose chunk is not stored (left by an interrupted write or delete);
+        returns how many. Sentences of a version whose chunks are still being written by this
+        process are not orphans: call this when no write is under way."""
+        chunks = self.chunk_ids()
+        orphans = [sid for sid in self.sentences.ids() if chunk_of(sid) not in chunks]
+        if orphans:
+            log.info("removing %d sentences whose chunks are gone (an earlier run was interrupted)", len(orphans))
+            self.sentences.delete_ids(orphans, MAX_BATCH)
+        return len(orphans)
 
     def _bump_revision(self) -> None:
         """Mark the store as changed, for every process that derives caches from it."""

@@ -13,6 +13,7 @@ from ingest.errors import StoreError, UnknownDocumentError
 from ingest.pipeline import load_documents
 from vectorstore.reindex import reindex
 from vectorstore.search import SearchFilters
+from store_checks import assert_sentences_in_step
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 SAMPLE_NAME = next(EXAMPLES.glob("*.txt")).name
@@ -68,6 +69,7 @@ def test_ingest_is_exact_and_incremental(corpus, kb):
     assert (first.added, first.updated, first.unchanged, first.failed) == (4, 0, 0, [])
     assert stored_chunks(store) == expected_chunks(corpus)
     assert first.chunks == store.count() == sum(len(v) for v in expected_chunks(corpus).values())
+    assert assert_sentences_in_step(store) > store.count()
 
     again = indexer.ingest([corpus])
     assert (again.added, again.updated, again.unchanged) == (0, 0, 4)
@@ -78,11 +80,13 @@ def test_ingest_is_exact_and_incremental(corpus, kb):
     changed = indexer.ingest([corpus])
     assert (changed.added, changed.updated, changed.unchanged) == (0, 1, 3)
     assert stored_chunks(store) == expected_chunks(corpus)
+    assert_sentences_in_step(store)
 
     county.unlink()
     shrunk = indexer.ingest([corpus])
     assert shrunk.removed == 1
     assert stored_chunks(store) == expected_chunks(corpus)
+    assert_sentences_in_step(store)
     assert {d.title for d in store.documents()} == {
         "2021年xx党委巡视工作综述", "2021年巡视巡察工作综述", "市委近五年巡视巡察工作综述"}
 
@@ -95,12 +99,14 @@ def test_remove_then_reingest_restores_exactly(corpus, kb):
     assert store.remove(victim.doc_id) == victim.chunks
     assert store.count() == total - victim.chunks
     assert all(r["metadata"]["doc_id"] != victim.doc_id for r in store.iter_records())
+    assert_sentences_in_step(store)
     with pytest.raises(UnknownDocumentError):
         store.remove(victim.doc_id)
     back = indexer.ingest([corpus])
     assert back.added == 1 and back.unchanged == 3
     assert store.count() == total
     assert stored_chunks(store) == expected_chunks(corpus)
+    assert_sentences_in_step(store)
 
 
 def test_doc_ids_are_stable_across_stores(corpus, kb, tmp_path, e5_embeddings):
@@ -141,9 +147,15 @@ def test_interrupted_update_keeps_a_complete_version(corpus, kb):
                     "content_hash": doc.content_hash, "order": 0}],
     )
     assert next(d for d in store.documents() if d.doc_id == old.doc_id).versions == 2
+    # ... and sentences of a version whose chunks were never written (a crash between the two).
+    store.sentences.collection.upsert(ids=[f"{doc.doc_id}:deadbeef0000:00000:000"], embeddings=vectors[:1].tolist(),
+                                      documents=["孤立的句子"], metadatas=[{"chunk_id": f"{doc.doc_id}:deadbeef0000:00000",
+                                                                          "doc_id": doc.doc_id, "content_hash": "deadbeef",
+                                                                          "year": 0, "level": "", "start": 0, "end": 5}])
     report = indexer.ingest([corpus])
     assert report.updated == 1
     assert stored_chunks(store) == expected_chunks(corpus)
+    assert_sentences_in_step(store)
 
 
 def test_search_finds_the_right_passage_with_filters(corpus, kb):
@@ -174,6 +186,8 @@ def test_other_model_is_refused_until_reindex(corpus, kb, minilm_embeddings):
     assert reindex(client, settings.collection, minilm_embeddings, show_progress=False) == total
     reopened = build_store(settings, client, minilm_embeddings)
     assert reopened.count() == total
+    assert_sentences_in_step(reopened)
+    assert build_retriever(settings, reopened, minilm_embeddings).search("inspection", k=1)
     with pytest.raises(StoreError):
         build_store(settings, client, indexer.embeddings)
 
@@ -210,3 +224,49 @@ def test_unreachable_chroma_server_is_a_clear_error(tmp_path, e5_embeddings):
     settings = Settings(home=tmp_path / "home", chroma_url=f"http://127.0.0.1:{port}")
     with pytest.raises(StoreError, match=f"127.0.0.1:{port}"):
         build_store(settings, build_chroma_client(settings), e5_embeddings)
+
+
+def _make_it_an_older_store(client, store) -> None:
+    """What a store built before sentence vectors looks like: no sentence collection, no mark."""
+    from vectorstore.sentences import SENTENCE_MARK
+
+    client.delete_collection(store.sentences.name)
+    current = client.get_collection(store.name, embedding_function=None)
+    store.collection.modify(metadata={**(current.metadata or {}), SENTENCE_MARK: "none"})
+
+
+def test_store_without_sentences_is_refused_then_backfilled(corpus, kb, e5_embeddings):
+    settings, client, store, indexer, _ = kb
+    indexer.ingest([corpus])
+    total = store.count()
+    _make_it_an_older_store(client, store)
+    older = build_store(settings, client, e5_embeddings)
+    assert not older.sentences_ready and older.chunks_without_sentences() == older.chunk_ids()
+    with pytest.raises(StoreError, match="xunshi reindex"):
+        build_retriever(settings, older, e5_embeddings)
+    # The next ingest (or `xunshi reindex`, or serve) adds them first.
+    report = build_indexer(settings, older, e5_embeddings, show_progress=False).ingest([corpus])
+    assert report.unchanged == 4 and older.count() == total
+    assert_sentences_in_step(older)
+    hits = build_retriever(settings, older, e5_embeddings).search("以干代训", k=3)
+    assert hits[0].sentence and "以干代训" in hits[0].sentence
+    assert hits[0].text[hits[0].sentence_start:hits[0].sentence_end] == hits[0].sentence
+
+
+def test_a_backfill_cut_short_resumes(corpus, kb, e5_embeddings):
+    settings, client, store, indexer, _ = kb
+    indexer.ingest([corpus])
+    _make_it_an_older_store(client, store)
+    older = build_store(settings, client, e5_embeddings)
+    missing = sorted(older.chunk_ids())
+    # The chunks of one document got their sentences before the process was killed.
+    records = older.records(missing)
+    part = [r for r in records if r["metadata"]["title"] == records[0]["metadata"]["title"]]
+    _, sentences = indexer.embed_chunks(part[0]["metadata"]["title"],
+                                        [(r["metadata"]["section"], r["text"]) for r in part], "test")
+    older.add_sentences(part, sentences)
+    assert not older.sentences_ready
+    assert len(older.chunks_without_sentences()) == len(missing) - len(part)
+    added = build_indexer(settings, older, e5_embeddings, show_progress=False).ensure_sentences()
+    assert added == len(missing) - len(part)
+    assert_sentences_in_step(older)
