@@ -27,6 +27,8 @@ MAX_SENTENCES = 3
 MAX_PER_PASSAGE = 2
 # A sentence scoring below this share of the best one is left out.
 SCORE_SHARE = 0.75
+# Weight of a sentence's meaning (its cosine to the question) beside the words it shares with it.
+MEANING_WEIGHT = 1.0
 _CITED_PIECE = re.compile(r"(.+?)((?:\[\d+\])+)", re.DOTALL)
 _SENTENCE_END = re.compile(r"(?<=[。！？；!?;])|\n+")
 # Words that say what kind of answer is wanted, not what it is about.
@@ -52,6 +54,8 @@ class Citation:
     rank: int
     year: int | None = None
     level: str | None = None
+    # The passage's sentence nearest to the question (highlighted on the page).
+    sentence: str | None = None
 
 
 @dataclass
@@ -183,23 +187,27 @@ class Answerer:
             return extractive
         return self._ask_llm(question, resolved, passages, extractive, on_token)
 
+    def candidate_sentences(self, question: str, passages: Sequence[Passage],
+                            min_chars: int = 6) -> list[tuple[int, int, str, float]]:
+        """The stored sentences of ``passages`` as ``(passage index, position, text, cosine to the
+        question)``; fragments under ``min_chars`` content characters are left out."""
+        found = self.retriever.passage_sentences(question, list(passages))
+        return [(pi, si, e.text, e.score) for pi, sentences in enumerate(found) for si, e in enumerate(sentences)
+                if len(re.sub(r"\W", "", e.text)) >= min_chars]
+
     def extract(self, question: str, passages: Sequence[Passage]) -> Answer:
         """Verbatim sentences of ``passages`` that answer ``question``, each marked with its citation."""
-        candidates: list[tuple[int, int, str]] = []  # (passage index, position, sentence)
-        for pi, passage in enumerate(passages):
-            for si, sentence in enumerate(split_sentences(passage.text)):
-                if len(re.sub(r"\W", "", sentence)) >= 6:
-                    candidates.append((pi, si, sentence))
+        candidates = self.candidate_sentences(question, passages)
         if not candidates:
             return Answer(question, NOT_FOUND_TEXT, False, "extractive", note="the passages have no sentences",
                           resolved_question=question)
-        scores = self.sentence_scores(question, [c[2] for c in candidates], [c[0] for c in candidates])
+        scores = self.sentence_scores(question, candidates)
         order = sorted(range(len(candidates)), key=lambda i: scores[i], reverse=True)
         best = scores[order[0]]
         chosen: list[int] = []
         per_passage: dict[int, int] = {}
         for i in order:
-            pi, _, sentence = candidates[i]
+            pi, _, sentence, _ = candidates[i]
             if len(chosen) >= MAX_SENTENCES or scores[i] < best * SCORE_SHARE:
                 break
             if per_passage.get(pi, 0) >= MAX_PER_PASSAGE:
@@ -216,26 +224,27 @@ class Answerer:
         numbers: dict[int, int] = {}
         parts = []
         for i in chosen:
-            pi, _, sentence = candidates[i]
+            pi, _, sentence, _ = candidates[i]
             n = numbers.setdefault(pi, len(numbers) + 1)
             parts.append(f"{sentence}[{n}]")
         citations = [citation_from(passages[pi], n) for pi, n in numbers.items()]
         return Answer(question, "".join(parts), True, "extractive", citations, resolved_question=question)
 
-    def sentence_scores(self, question: str, sentences: list[str], passage_index: list[int]) -> list[float]:
-        """How well each sentence answers ``question``: shared topic words and characters, and the
-        rank of its passage (retrieval has already judged the passages, paraphrases included).
-
-        Purely lexical on purpose: embedding every candidate sentence costs ~1 s on a CPU.
-        """
+    def sentence_scores(self, question: str, candidates: Sequence[tuple[int, int, str, float]]) -> list[float]:
+        """How well each candidate sentence answers ``question``: its meaning (cosine to the question,
+        scaled between the weakest and the strongest candidate), the topic words and characters it
+        shares with the question, and the rank of its passage."""
         words = self.content_words(question)
         weight = sum(min(len(w), 4) for w in words) or 1
         question_grams = _bigrams(question)
+        cosines = [c[3] for c in candidates]
+        low, high = min(cosines), max(cosines)
         scores = []
-        for sentence, pi in zip(sentences, passage_index):
+        for pi, _, sentence, cosine in candidates:
             overlap = sum(min(len(w), 4) for w in words if w in sentence) / weight
             grams = len(question_grams & _bigrams(sentence)) / (len(question_grams) or 1)
-            scores.append(0.6 * overlap + 0.4 * grams + 0.15 / (pi + 1))
+            meaning = (cosine - low) / (high - low) if high > low else 1.0
+            scores.append(MEANING_WEIGHT * meaning + 0.6 * overlap + 0.4 * grams + 0.15 / (pi + 1))
         return scores
 
     # --- LLM mode ------------------------------------------------------------------------------

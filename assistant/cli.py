@@ -71,8 +71,12 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
         print("no passages found (is anything ingested? see `xunshi docs list`)")
     for p in passages:
         where = f"{p.title} › {p.section}" if p.section else p.title
-        print(f"{p.rank:>2}. [{p.score:.3f}] {where}")
+        # The similarity a reader can judge: of the passage's sentence nearest to the question.
+        similarity = next((x for x in (p.sentence_score, p.dense_score) if x is not None), p.score)
+        print(f"{p.rank:>2}. [{similarity:.3f}] {where}")
         print(textwrap.indent(p.text, "    "))
+        if p.sentence:
+            print(f"    ▸ {p.sentence}")
         print()
     return EXIT_OK
 
@@ -157,7 +161,7 @@ def cmd_precedents(args: argparse.Namespace, settings: Settings) -> int:
         print(f"■ {g.title}" + (f"（{facts}）" if facts else "") + f"  [{g.doc_id}]")
         for case in g.cases:
             print(f"  › {case.section}" if case.section else "  ›")
-            print(textwrap.indent(case.text, "    "))
+            print(textwrap.indent(f"「{case.sentence}」" if case.sentence else case.text, "    "))
         print()
     return EXIT_OK
 
@@ -206,6 +210,12 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
     questions = load_questions(Path(args.qa))
     negatives = load_questions(Path(args.negatives), need_gold=False) if args.negatives else None
+    if args.half:
+        # Half A is the 1st, 3rd, 5th… question of each file, half B the 2nd, 4th…: one half to choose a
+        # setting on, the other to report it on.
+        start = 0 if args.half == "A" else 1
+        questions = questions[start::2]
+        negatives = negatives[start::2] if negatives is not None else None
     if args.answers:
         return _eval_answers(args, settings, questions, negatives or [])
     embeddings, store = _open_store(settings)
@@ -228,7 +238,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
             print(f"  - {q}")
     if "separation" in report:
         sep = report["separation"]
-        print(f"\nrelevance signal (best dense cosine in the top {k}) on {sep['n_out_of_scope']} out-of-scope questions:")
+        print(f"\nrelevance signal (best sentence cosine in the top {k}) on {sep['n_out_of_scope']} out-of-scope questions:")
         print(f"  AUC {sep['auc']:.3f}; answerable mean {sep['answerable_mean']}, out-of-scope mean {sep['out_of_scope_mean']}")
         print(f"  best threshold {sep['best_threshold']} gives accuracy {sep['accuracy_at_best']:.3f}")
         if "configured_threshold" in sep:
@@ -375,6 +385,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("qa", metavar="QA.jsonl", help='lines of {"q": ..., "gold": [substrings], "doc": optional}')
     p.add_argument("-k", type=int, default=5, help="cut-off for recall (default 5)")
     p.add_argument("--negatives", metavar="FILE", help="out-of-scope questions (JSONL with q) for the separation figures")
+    p.add_argument("--half", choices=["A", "B"],
+                   help="only half of the questions: A = lines 1, 3, 5…, B = lines 2, 4, 6… (choose on one, report on the other)")
     p.add_argument("--answers", action="store_true",
                    help="measure the answer step instead: answer rate, verbatim share, refusal rate")
     json_flag(p)

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from assistant.answer import NOT_FOUND_MARK, Answerer, Citation, citation_from, fence_sources, near_duplicate
-from assistant.answer import renumber, split_sentences
+from assistant.answer import renumber
 from assistant.support import assess
 from vectorstore.search import Passage, SearchFilters
 
@@ -60,9 +60,11 @@ def write_draft(answerer: Answerer, topic: str, filters: SearchFilters | None = 
 
 def compose(answerer: Answerer, topic: str, passages: list[Passage], length: int) -> Draft:
     """The paragraph built from verbatim sentences: lead, 一是…；二是…, effect."""
-    candidates = [(pi, si, s) for pi, p in enumerate(passages) for si, s in enumerate(split_sentences(p.text))
-                  if len(re.sub(r"\W", "", s)) >= 12]
-    scores = answerer.sentence_scores(topic, [c[2] for c in candidates], [c[0] for c in candidates])
+    candidates = answerer.candidate_sentences(topic, passages, min_chars=12)
+    if not candidates:
+        return Draft(topic, f"现有文件材料中没有找到关于“{topic}”的内容，无法起草。", False, "extractive",
+                     note="the passages have no sentences")
+    scores = answerer.sentence_scores(topic, candidates)
     order = sorted(range(len(candidates)), key=lambda i: scores[i], reverse=True)
     parts_wanted = max(3, min(len(ORDINALS), length // 90))
     parts: list[int] = []
@@ -71,7 +73,7 @@ def compose(answerer: Answerer, topic: str, passages: list[Passage], length: int
     # First pass: one part per passage, so the paragraph spans documents; second pass fills up.
     for spread in (True, False):
         for i in order:
-            pi, _, sentence = candidates[i]
+            pi, _, sentence, _ = candidates[i]
             if len(parts) >= parts_wanted or i in parts or i == effect:
                 continue
             if spread and pi in used_passages:

@@ -12,20 +12,26 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from assistant.support import assess
+from ingest.sentences import sentence_spans
 from vectorstore.lexical import DOCUMENT_TITLE, QUOTED_TERM
 from vectorstore.search import Passage, SearchFilters
 
 _MARKS = "“”\"《》「」 "
-SEARCH_DEPTH = 30
+# Cases found by meaning: at most this many of the best-ranked passages (each above the threshold).
+SEARCH_DEPTH = 10
 
 
 @dataclass
 class Case:
-    """One passage of a precedent."""
+    """One passage of a precedent, and the sentence of it that matched the query."""
 
     section: str
     text: str
     chunk_id: str
+    sentence: str = ""
+    # "term" (the named practice occurs in it verbatim) or "meaning" (its sentence is close to the query).
+    match: str = "meaning"
+    score: float | None = None
 
 
 @dataclass
@@ -52,20 +58,39 @@ class Term:
 
 def find_precedents(retriever: Any, query: str, threshold: float,
                     filters: SearchFilters | None = None) -> tuple[str, list[PrecedentGroup]]:
-    """(how the query was matched: ``term`` or ``search``, the groups newest first)."""
+    """(how the query was matched: ``term`` or ``search``, the groups newest first).
+
+    A named practice found in the corpus is matched verbatim in every chunk that holds it; the
+    cases found by meaning (a sentence close to the query, above the relevance threshold) are
+    added to those, so ``提级巡察`` finds the 提级方式 cases too and not only the passages that
+    use the words. Each case carries the sentence that matched.
+    """
     term = query.strip().strip(_MARKS)
     where = filters.where() if filters else None
     retriever.lexical.ensure_current()  # the harvested terms of exactly the stored chunks
+    items: list[tuple[dict[str, Any], Case]] = []
+    seen: set[str] = set()
+    matched = "search"
     if term and term in retriever.lexical.tokenizer.terms:
-        records = list(retriever.store.iter_records(where=where, containing=term))
-        groups = _group((r["metadata"], r["text"], r["id"]) for r in records)
-        return "term", groups
+        matched = "term"
+        for r in retriever.store.iter_records(where=where, containing=term):
+            sentence = next((s for s in split_sentence_texts(r["text"]) if term in s), r["text"])
+            items.append((r["metadata"], Case(r["metadata"].get("section", ""), r["text"], r["id"], sentence, "term")))
+            seen.add(r["id"])
     passages = retriever.search(query, k=SEARCH_DEPTH, filters=filters)
     support = assess(query, passages[:5], threshold)
-    if not support.found:
-        return "search", []
-    kept = [p for p in passages if p.dense_score is None or p.dense_score >= threshold]
-    return "search", _group((_meta(p), p.text, p.chunk_id) for p in kept)
+    if support.found or matched == "term":
+        for p in passages:
+            if p.chunk_id in seen or p.sentence_score is None or p.sentence_score < threshold:
+                continue
+            items.append((_meta(p), Case(p.section, p.text, p.chunk_id, p.sentence or "", "meaning",
+                                         p.sentence_score)))
+    return matched, _group(items)
+
+
+def split_sentence_texts(text: str) -> list[str]:
+    """The sentences of a chunk's text, as stored beside it."""
+    return [text[a:b] for a, b in sentence_spans(text)]
 
 
 def _meta(p: Passage) -> dict[str, Any]:
@@ -73,16 +98,16 @@ def _meta(p: Passage) -> dict[str, Any]:
             "section": p.section, "start": p.start}
 
 
-def _group(items: Any) -> list[PrecedentGroup]:
+def _group(items: list[tuple[dict[str, Any], Case]]) -> list[PrecedentGroup]:
     groups: dict[str, PrecedentGroup] = {}
     starts: dict[str, int] = {}
-    for meta, text, chunk_id in items:
+    for meta, case in items:
         group = groups.get(meta["doc_id"])
         if group is None:
             group = groups[meta["doc_id"]] = PrecedentGroup(
                 meta["doc_id"], meta["title"], meta.get("year") or None, meta.get("level") or None, meta["source"])
-        group.cases.append(Case(meta.get("section", ""), text, chunk_id))
-        starts[chunk_id] = int(meta.get("start") or 0)
+        group.cases.append(case)
+        starts[case.chunk_id] = int(meta.get("start") or 0)
     for group in groups.values():
         group.cases.sort(key=lambda c: starts.get(c.chunk_id, 0))
     # Newest first; undated documents last, then by title for a stable order.

@@ -96,13 +96,17 @@ def build_retriever(settings: Settings, store: Any, embeddings: Any) -> Any:
     fusion = FusionSettings(
         dense_weight=settings.fusion_dense_weight,
         lexical_weight=settings.fusion_lexical_weight,
+        sentence_weight=settings.fusion_sentence_weight,
         rrf_k=settings.fusion_rrf_k,
         depth=settings.fusion_depth,
+        knn_depth=settings.fusion_knn_depth,
+        pool=settings.fusion_pool,
         phrase_bonus=settings.fusion_phrase_bonus,
     )
     from vectorstore.rerank import load_reranker
 
     reranker = load_reranker(settings.rerank_model, settings.rerank_top_n, settings.hub_offline)
+    store.require_sentences()
     return HybridRetriever(store, embeddings, build_lexical(settings, store), fusion, reranker)
 
 

@@ -6,7 +6,9 @@ Two signals, both cheap:
   ``XUNSHI_RELEVANCE_THRESHOLD`` (chosen on the dev sets, see docs/answers.md);
 - the question's hard facts: a year, an ordinal round (第十轮), a 《title》, a quoted “term” or a
   place name that none of the top passages contains. Asking for 2023 when the documents speak of
-  2021, or for 杭州 when no document mentions it, is out of scope however close the wording is.
+  2021, or for 杭州 when no document mentions it, is out of scope however close the wording is;
+- the quantity it asks for: "多少天", "几年", "多少钱" want a number with that unit, and passages
+  that give no such number (``xx天`` counts: a redacted number is still a number) cannot answer it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,25 @@ PLACES = tuple(
     杭州 合肥 福州 南昌 济南 郑州 武汉 长沙 广州 海口 成都 贵阳 昆明 西安 兰州 西宁 呼和浩特 南宁 拉萨 银川
     乌鲁木齐 大连 青岛 宁波 厦门 深圳 苏州 无锡 温州 佛山 东莞 珠海 烟台 徐州 洛阳 唐山""".split()
 )
+
+
+# A question asking for a quantity in a unit (多少天, 几年, 多少钱, 什么比例) and the units that answer it.
+_ASKED_QUANTITY = re.compile(r"(?:多少|几)(天|年|个月|月|周|小时|元|钱|万元|人|名|次|家|个)|(比例|百分之几|占比)")
+_UNIT_ANSWERS = {"钱": "元|万元|万", "元": "元|万", "万元": "万元|亿元", "个月": "个月|月", "月": "个月|月",
+                 "比例": "%|％|百分之|成", "百分之几": "%|％|百分之", "占比": "%|％|百分之"}
+_NUMBER = r"[\dxX×一二三四五六七八九十百千万两半]+"
+
+
+def asked_quantity(question: str) -> str | None:
+    """The unit of the quantity ``question`` asks for (天, 年, 元…), or None."""
+    match = _ASKED_QUANTITY.search(question)
+    return (match.group(1) or match.group(2)) if match else None
+
+
+def gives_quantity(unit: str, text: str) -> bool:
+    """Whether ``text`` states a number in ``unit`` (or a unit that answers it)."""
+    units = _UNIT_ANSWERS.get(unit, re.escape(unit))
+    return re.search(rf"{_NUMBER}\s*(?:{units})", text) is not None
 
 
 # How far below the threshold a question may be when a term it quotes is in the passages.
@@ -69,4 +90,7 @@ def assess(question: str, passages: Sequence[Passage], threshold: float) -> Supp
         return Support(False, score, reason=f"best similarity {score:.3f} is below the threshold {threshold:.3f}")
     if missing:
         return Support(False, score, missing, reason="the passages do not mention " + "、".join(missing))
+    unit = asked_quantity(question)
+    if unit and not gives_quantity(unit, text):
+        return Support(False, score, (unit,), reason=f"the question asks for a number of {unit} that the passages do not give")
     return Support(True, score)

@@ -83,7 +83,8 @@ def source_choices(citations: list[dict[str, Any]]) -> list[str]:
 def render_panel(citation: dict[str, Any], before: str, after: str, cited: list[str]) -> str:
     """The side panel: title, section path, the passage in its context, cited sentences highlighted."""
     passage = esc(citation["text"])
-    for sentence in sorted(set(cited), key=len, reverse=True):
+    matched = [citation["sentence"]] if citation.get("sentence") else []
+    for sentence in sorted(set(cited) | set(matched), key=len, reverse=True):
         escaped = esc(sentence)
         if escaped and escaped in passage:
             passage = passage.replace(escaped, f"<mark>{escaped}</mark>")
@@ -257,8 +258,9 @@ def build_app(services: Services) -> Any:
             for case in g.cases:
                 n += 1
                 citations.append({"n": n, "doc_id": g.doc_id, "title": g.title, "section": case.section,
-                                  "text": case.text, "source": g.source, "year": g.year, "level": g.level})
-                lines.append(f"  {case.section or '（无小节）'}[{n}]")
+                                  "text": case.text, "source": g.source, "year": g.year, "level": g.level,
+                                  "sentence": case.sentence})
+                lines.append(f"  {case.section or '（无小节）'}：{case.sentence or case.text[:60]}[{n}]")
         found = bool(groups)
         text = "\n".join(lines) if found else f"没有找到与“{query}”相关的先例。"
         return {"answer": text, "found": found, "citations": citations, "note": ""}

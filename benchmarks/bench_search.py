@@ -51,9 +51,38 @@ def latencies(retriever, embeddings, qs: list[str], mode: str, warm: int = 10) -
     return sorted(times)
 
 
+def _sentences_by_chunk(source_store) -> dict[str, list[tuple[str, str, dict, list[float]]]]:
+    found = source_store.sentences.collection.get(include=["documents", "metadatas", "embeddings"])
+    out: dict[str, list] = {}
+    for sid, text, meta, vector in zip(found["ids"], found["documents"], found["metadatas"], found["embeddings"]):
+        out.setdefault(meta["chunk_id"], []).append((sid, text, meta, vector))
+    return out
+
+
+def _copy_sentences(target_store, batch, sentences, round_: int, rng) -> None:
+    rows = [(f"{r['id']}~{round_}:{sid.rsplit(':', 1)[1]}", text, {**meta, "chunk_id": f"{r['id']}~{round_}"}, vector)
+            for r in batch for sid, text, meta, vector in sentences.get(r["id"], [])]
+    vectors = np.array([row[3] for row in rows], dtype=np.float32)
+    if round_:
+        vectors += rng.normal(0, 0.02, vectors.shape).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    for start in range(0, len(rows), 2000):
+        part = rows[start : start + 2000]
+        target_store.sentences.collection.upsert(ids=[r[0] for r in part], documents=[r[1] for r in part],
+                                                 metadatas=[r[2] for r in part], embeddings=vectors[start : start + 2000])
+
+
+def disk_kb_per_chunk(home: Path, chunks: int) -> float:
+    """Size of the store's files under ``home`` (Chroma and the lexical cache) per chunk."""
+    total = sum(p.stat().st_size for p in Path(home).rglob("*") if p.is_file() and "models" not in p.parts)
+    return total / 1024 / max(chunks, 1)
+
+
 def build_copy(source_store, target_store, size: int, seed: int = 0) -> None:
+    """Fill ``target_store`` with copies of the source's chunks and their sentences (noisy vectors)."""
     rng = np.random.default_rng(seed)
     records = list(source_store.iter_records(include_embeddings=True))
+    sentences = _sentences_by_chunk(source_store)
     made, round_ = 0, 0
     while made < size:
         batch = records[: size - made]
@@ -61,6 +90,7 @@ def build_copy(source_store, target_store, size: int, seed: int = 0) -> None:
         if round_:
             vectors += rng.normal(0, 0.02, vectors.shape).astype(np.float32)
             vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        _copy_sentences(target_store, batch, sentences, round_, rng)
         for start in range(0, len(batch), 2000):
             part = slice(start, start + 2000)
             target_store.collection.upsert(
@@ -108,12 +138,13 @@ def main() -> None:
             for mode in ("lexical", "dense", "hybrid"):
                 times = latencies(retriever, embeddings, qs, mode)
                 rows.append((store.count(), mode, statistics.median(times), times[int(0.95 * len(times)) - 1],
-                             rss_mb(), build_s, lexical_build_s))
+                             rss_mb(), build_s, lexical_build_s,
+                             disk_kb_per_chunk(Path(home) if size else source.home_dir, store.count())))
     print(f"{args.queries} warm queries per row, k=5, in one process")
-    print("| chunks | retriever | p50 ms | p95 ms | RSS MB | store build s | lexical build s |")
-    print("|---|---|---|---|---|---|---|")
-    for n, mode, p50, p95, rss, build_s, lex_s in rows:
-        print(f"| {n} | {mode} | {p50:.1f} | {p95:.1f} | {rss:.0f} | {build_s:.0f} | {lex_s:.1f} |")
+    print("| chunks | retriever | p50 ms | p95 ms | RSS MB | store build s | lexical build s | disk KB/chunk |")
+    print("|---|---|---|---|---|---|---|---|")
+    for n, mode, p50, p95, rss, build_s, lex_s, disk in rows:
+        print(f"| {n} | {mode} | {p50:.1f} | {p95:.1f} | {rss:.0f} | {build_s:.0f} | {lex_s:.1f} | {disk:.1f} |")
 
 
 if __name__ == "__main__":

@@ -70,8 +70,11 @@ def summarise(ranks: list[int | None], k: int) -> dict[str, float]:
 
 
 def relevance(passages: list[Passage]) -> float:
-    """The relevance signal of a result list: the best dense (cosine) score among its passages."""
-    scores = [p.dense_score for p in passages if p.dense_score is not None]
+    """The relevance signal of a result list: the best sentence cosine among its passages (the best
+    dense chunk cosine for passages that carry no sentence evidence)."""
+    scores = [p.sentence_score for p in passages if p.sentence_score is not None]
+    if not scores:
+        scores = [p.dense_score for p in passages if p.dense_score is not None]
     return max(scores) if scores else 0.0
 
 

@@ -1,10 +1,22 @@
-"""Hybrid retrieval: dense and BM25 rankings fused by weighted reciprocal rank, quoted phrases boosted."""
+"""Hybrid retrieval: chunk vectors, sentence vectors and BM25, fused by their standardised scores.
+
+Three retrievers find candidates: the chunk vectors (dense), BM25 over jieba tokens (lexical) and
+the sentence vectors (the chunks of the sentences nearest to the question). The leading candidates
+(by reciprocal rank over the three lists) are then scored on three signals: the chunk's cosine, its
+best sentence's cosine (the sentence nearest to the question, from the stored sentence vectors) and
+its BM25 score (log). Each signal is standardised over the candidates of this question (mean 0,
+standard deviation 1), so no signal's scale decides, and the weighted sum orders them. A
+300-character chunk vector blurs the one sentence a question is about; the best sentence does not.
+How the weights were chosen (split halves of the dev sets): docs/retrieval.md.
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from vectorstore.lexical import LexicalIndex
 from vectorstore.search import Passage, SearchFilters, passage_from_hit
@@ -16,17 +28,42 @@ _QUOTED_IN_QUERY = re.compile(r"[“\"']([^“”\"']{2,20})[”\"']")
 
 @dataclass(frozen=True)
 class FusionSettings:
-    """How the two rankings are fused (chosen on the dev sets; see docs/retrieval.md)."""
+    """How the signals are fused (chosen on split halves of the dev sets; see docs/retrieval.md)."""
 
     dense_weight: float = 1.0
-    lexical_weight: float = 1.0
+    lexical_weight: float = 0.5
+    sentence_weight: float = 1.0
     rrf_k: int = 60
-    depth: int = 30
+    depth: int = 50
+    knn_depth: int = 100
+    pool: int = 50
     phrase_bonus: float = 0.0
 
 
+@dataclass
+class Evidence:
+    """The sentence of a chunk nearest to the question."""
+
+    score: float
+    text: str
+    start: int
+    end: int
+
+
+@dataclass
+class Candidate:
+    """A fused candidate: the chunk, its fused score, and what each retriever said of it."""
+
+    hit: Hit
+    score: float = 0.0
+    dense: float | None = None
+    lexical: float | None = None
+    sentence: Evidence | None = None
+    ranks: dict[str, int] = field(default_factory=dict)
+
+
 class HybridRetriever:
-    """Dense, lexical or fused search over one store, with the same filters for both."""
+    """Dense, lexical or fused search over one store, with the same filters for every retriever."""
 
     def __init__(self, store: ChunkStore, embeddings: Any, lexical: LexicalIndex,
                  fusion: FusionSettings | None = None, reranker: Any = None) -> None:
@@ -53,41 +90,129 @@ class HybridRetriever:
         """The ``k`` best passages, best first, by ``mode`` (hybrid, dense or lexical)."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}")
-        depth = max(k, self.fusion.depth)
         if mode == "dense":
             hits = self.dense(query, k, filters)
             return [passage_from_hit(h, rank, dense_score=h.score) for rank, h in enumerate(hits, 1)]
-        lexical = self.lexical.search(query, depth if mode == "hybrid" else k, filters)
         if mode == "lexical":
-            return [passage_from_hit(h, rank, lexical_score=h.score) for rank, h in enumerate(lexical, 1)]
-        dense = self.dense(query, depth, filters)
-        fused = self._fuse(query, dense, lexical)
+            hits = self.lexical.search(query, k, filters)
+            return [passage_from_hit(h, rank, lexical_score=h.score) for rank, h in enumerate(hits, 1)]
+        candidates = self.candidates(query, max(k, self.fusion.depth), filters)
         if self.reranker is not None:
-            fused = self.reranker.rerank(query, fused, depth)
-        return [
-            passage_from_hit(hit, rank, score=score, dense_score=d, lexical_score=lx)
-            for rank, (hit, score, d, lx) in enumerate(fused[:k], 1)
-        ]
+            rows = self.reranker.rerank(query, [(c.hit, c.score, c.dense, c.lexical) for c in candidates],
+                                        self.fusion.depth)
+            by_id = {c.hit.chunk_id: c for c in candidates}
+            candidates = [by_id[row[0].chunk_id] for row in rows]
+            for c, row in zip(candidates, rows):
+                c.score = row[1]
+        return [self._passage(c, rank) for rank, c in enumerate(candidates[:k], 1)]
 
-    def _fuse(self, query: str, dense: list[Hit], lexical: list[Hit]) -> list[tuple[Hit, float, float | None, float | None]]:
+    def candidates(self, query: str, depth: int, filters: SearchFilters | None) -> list[Candidate]:
+        """Every candidate, best first, with its sentence evidence (the leading ``pool`` of them
+        scored on all three signals, the rest after them in reciprocal-rank order)."""
         f = self.fusion
-        scores: dict[str, float] = {}
-        hits: dict[str, Hit] = {}
-        dense_scores: dict[str, float] = {}
-        lexical_scores: dict[str, float] = {}
-        for rank, hit in enumerate(dense, 1):
-            scores[hit.chunk_id] = scores.get(hit.chunk_id, 0.0) + f.dense_weight / (f.rrf_k + rank)
-            hits[hit.chunk_id] = hit
-            dense_scores[hit.chunk_id] = hit.score
-        for rank, hit in enumerate(lexical, 1):
-            scores[hit.chunk_id] = scores.get(hit.chunk_id, 0.0) + f.lexical_weight / (f.rrf_k + rank)
-            hits.setdefault(hit.chunk_id, hit)
-            lexical_scores[hit.chunk_id] = hit.score
+        where = filters.where() if filters else None
+        vector = np.asarray(self.embeddings.embed_query(query), dtype=np.float32)
+        lexical = self.lexical.search(query, depth, filters)
+        dense = self.store.query(vector, depth, where)
+        nearest = self.store.sentences.query(vector, f.knn_depth, where)
+        found: dict[str, Candidate] = {}
+        for h in dense:
+            found[h.chunk_id] = Candidate(h, dense=h.score)
+        for h in lexical:
+            found.setdefault(h.chunk_id, Candidate(h)).lexical = h.score
+        knn_order = list(dict.fromkeys(s.chunk_id for s in nearest))
+        for record in self.store.records([cid for cid in knn_order if cid not in found]):
+            found[record["id"]] = Candidate(Hit(record["id"], record["text"], record["metadata"], 0.0))
+        rankings = [("dense", [h.chunk_id for h in dense]), ("lexical", [h.chunk_id for h in lexical]),
+                    ("sentence", [cid for cid in knn_order if cid in found])]
+        first = _rrf(rankings, f.rrf_k, found)
+        order = sorted(found, key=lambda cid: -first[cid])
+        if not order:
+            return []
+        pool = [found[cid] for cid in order[: f.pool]]
+        self._attach_evidence(vector, pool)
+        self._attach_chunk_cosines(vector, [c for c in pool if c.dense is None])
+        signals = {
+            "dense": (f.dense_weight, [c.dense or 0.0 for c in pool]),
+            "sentence": (f.sentence_weight, [c.sentence.score if c.sentence else 0.0 for c in pool]),
+            "lexical": (f.lexical_weight, [float(np.log1p(c.lexical or 0.0)) for c in pool]),
+        }
+        total = np.zeros(len(pool))
+        for weight, values in signals.values():
+            if weight:
+                total += weight * _standardised(np.asarray(values, dtype=np.float64))
         if f.phrase_bonus:
             phrases = self.query_phrases(query)
             if phrases:
-                for cid, hit in hits.items():
-                    share = sum(p in hit.text for p in phrases) / len(phrases)
-                    scores[cid] += f.phrase_bonus * share / (f.rrf_k + 1)
-        ranked = sorted(scores, key=lambda cid: scores[cid], reverse=True)
-        return [(hits[c], scores[c], dense_scores.get(c), lexical_scores.get(c)) for c in ranked]
+                total += f.phrase_bonus * np.array([sum(p in c.hit.text for p in phrases) / len(phrases) for c in pool])
+        for c, score in zip(pool, total):
+            c.score = float(score)
+        ranked = sorted(pool, key=lambda c: -c.score)
+        floor = min((c.score for c in pool), default=0.0)
+        rest = [found[cid] for cid in order[f.pool:]]
+        for i, c in enumerate(rest, 1):
+            c.score = floor - i * 1e-3  # after the scored pool, in reciprocal-rank order
+        return ranked + rest
+
+    def _attach_chunk_cosines(self, vector: np.ndarray, candidates: list[Candidate]) -> None:
+        """The chunk cosine of candidates that the dense retriever did not return."""
+        if not candidates:
+            return
+        cosines = self.store.chunk_cosines([c.hit.chunk_id for c in candidates], vector)
+        for c in candidates:
+            c.dense = cosines.get(c.hit.chunk_id)
+
+    def _attach_evidence(self, vector: np.ndarray, candidates: list[Candidate]) -> None:
+        """Each candidate's sentence nearest to the query (cosine of unit vectors)."""
+        by_id = {c.hit.chunk_id: c for c in candidates}
+        for cid, text, start, end, sentence_vector in self.store.sentences.of_chunks(list(by_id)):
+            score = float(sentence_vector @ vector)
+            current = by_id[cid].sentence
+            if current is None or score > current.score:
+                by_id[cid].sentence = Evidence(score, text, start, end)
+
+    def passage_sentences(self, query: str, passages: list[Passage]) -> list[list[Evidence]]:
+        """Every stored sentence of each passage, in order, with its cosine to ``query``."""
+        vector = np.asarray(self.embeddings.embed_query(query), dtype=np.float32)
+        by_chunk: dict[str, list[Evidence]] = {}
+        for cid, text, start, end, sentence_vector in self.store.sentences.of_chunks([p.chunk_id for p in passages]):
+            by_chunk.setdefault(cid, []).append(Evidence(float(sentence_vector @ vector), text, start, end))
+        return [by_chunk.get(p.chunk_id, []) for p in passages]
+
+    def sentence_evidence(self, query: str, passages: list[Passage]) -> None:
+        """Fill in the best sentence of passages found another way (dense or lexical mode)."""
+        vector = np.asarray(self.embeddings.embed_query(query), dtype=np.float32)
+        records = {r["id"]: r for r in self.store.records([p.chunk_id for p in passages])}
+        candidates = [Candidate(Hit(cid, r["text"], r["metadata"], 0.0)) for cid, r in records.items()]
+        self._attach_evidence(vector, candidates)
+        by_id = {c.hit.chunk_id: c.sentence for c in candidates}
+        for p in passages:
+            _fill(p, by_id.get(p.chunk_id))
+
+    @staticmethod
+    def _passage(c: Candidate, rank: int) -> Passage:
+        passage = passage_from_hit(c.hit, rank, score=c.score, dense_score=c.dense, lexical_score=c.lexical)
+        _fill(passage, c.sentence)
+        return passage
+
+
+def _fill(passage: Passage, evidence: Evidence | None) -> None:
+    if evidence is not None:
+        passage.sentence_score = round(evidence.score, 4)
+        passage.sentence = evidence.text
+        passage.sentence_start, passage.sentence_end = evidence.start, evidence.end
+
+
+def _rrf(rankings: list[tuple[str, list[str]]], k: int, found: dict[str, Candidate]) -> dict[str, float]:
+    scores = dict.fromkeys(found, 0.0)
+    for name, ids in rankings:
+        for rank, cid in enumerate(ids, 1):
+            scores[cid] += 1.0 / (k + rank)
+            found[cid].ranks[name] = rank
+    return scores
+
+
+def _standardised(values: np.ndarray) -> np.ndarray:
+    """Mean 0, standard deviation 1 over the candidates (all 0 when they are all equal)."""
+    spread = values.std()
+    return (values - values.mean()) / spread if spread > 0 else np.zeros_like(values)

@@ -56,6 +56,11 @@ class Passage:
     end: int = 0
     dense_score: float | None = None
     lexical_score: float | None = None
+    # The chunk's sentence nearest to the question: its cosine, its text and its span in ``text``.
+    sentence_score: float | None = None
+    sentence: str | None = None
+    sentence_start: int | None = None
+    sentence_end: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""

@@ -271,6 +271,13 @@ class ChunkStore:
             ids.update(page["ids"])
             offset += len(page["ids"])
 
+    def chunk_cosines(self, ids: Sequence[str], vector: np.ndarray) -> dict[str, float]:
+        """Cosine of stored chunks (unit vectors) to a unit ``vector``, by chunk id."""
+        if not ids:
+            return {}
+        found = self.collection.get(ids=list(ids), include=["embeddings"])
+        return {cid: float(np.asarray(v, dtype=np.float32) @ vector) for cid, v in zip(found["ids"], found["embeddings"])}
+
     def records(self, ids: Sequence[str]) -> list[dict[str, Any]]:
         """Stored chunks by id as ``{"id", "text", "metadata"}``, in the order of ``ids``."""
         if not ids:

@@ -202,8 +202,20 @@ def test_precedents_of_a_named_practice(kb):
     settings, _, retriever = kb
     matched, groups = find_precedents(retriever, "“推磨式”", settings.relevance_threshold)
     assert matched == "term"
-    assert [g.title for g in groups] == ["市委近五年巡视巡察工作综述"]
-    assert all("推磨式" in case.text for g in groups for case in g.cases)
+    assert groups[0].title == "市委近五年巡视巡察工作综述"
+    by_term = [case for g in groups for case in g.cases if case.match == "term"]
+    assert by_term and all("推磨式" in case.sentence and case.sentence in case.text for case in by_term)
+    by_meaning = [case for g in groups for case in g.cases if case.match == "meaning"]
+    assert all(case.score >= settings.relevance_threshold and case.sentence in case.text for case in by_meaning)
+
+
+def test_precedents_by_meaning_find_cases_worded_otherwise(kb):
+    """提级巡视 is not how the 自治区 article words it (创新运用提级方式): found by the sentence's meaning."""
+    settings, _, retriever = kb
+    _, groups = find_precedents(retriever, "提级巡视", settings.relevance_threshold)
+    cases = [(g.title, case) for g in groups for case in g.cases]
+    assert any(title == "2021年xx党委巡视工作综述" and "提级方式" in case.sentence for title, case in cases)
+    assert all(case.sentence and case.sentence in case.text for _, case in cases)
 
 
 def test_precedents_by_description_grouped_newest_first(kb):

@@ -1,4 +1,5 @@
-"""kill -9 an ingest at several points, run it again: the store ends as if nothing had happened."""
+"""kill -9 an ingest at several points, run it again: the store (chunks and their sentences) ends as if
+nothing had happened."""
 
 from __future__ import annotations
 
@@ -30,12 +31,19 @@ def make_corpus(folder: Path, variant: str) -> None:
 
 SNAPSHOT = """
 import json, sys
+sys.path.insert(0, "tests")
 from assistant.services import build_chroma_client, build_store
 from assistant.settings import Settings
+from store_checks import assert_sentences_in_step
 settings = Settings()
 store = build_store(settings, build_chroma_client(settings))
+assert_sentences_in_step(store)  # no orphan sentence, no chunk without its sentences
+orders = {r["id"]: r["metadata"]["order"] for r in store.iter_records()}
+found = store.sentences.collection.get(include=["documents", "metadatas"])
 print(json.dumps({"records": [[r["id"], r["metadata"]["doc_id"], r["metadata"]["order"], r["text"]]
                               for r in store.iter_records()],
+                  "sentences": sorted([m["doc_id"], orders[m["chunk_id"]], m["start"], m["end"], t]
+                                      for t, m in zip(found["documents"], found["metadatas"])),
                   "docs": [[d.title, d.doc_id, d.content_hash, d.chunks, d.expected_chunks, d.versions]
                            for d in store.documents()]}, ensure_ascii=False))
 """
@@ -55,7 +63,8 @@ def snapshot(home: Path, models: Path) -> tuple:
     ids = [r[0] for r in data["records"]]
     docs = sorted(tuple(d) for d in data["docs"])
     texts = sorted((r[1], r[2], r[3]) for r in data["records"])
-    return len(ids), len(set(ids)), docs, texts
+    sentences = [tuple(x) for x in data["sentences"]]
+    return len(ids), len(set(ids)), docs, texts, sentences
 
 
 def ingest(home: Path, folder: Path, models: Path) -> None:

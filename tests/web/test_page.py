@@ -151,6 +151,10 @@ def test_precedents_mode_groups_by_document(page):
     page.page.get_by_label("查先例").check()
     text = page.ask("推磨式")
     assert "■ 市委近五年巡视巡察工作综述" in text and "[1]" in text
+    assert "提级“推磨式”交叉巡察全覆盖" in text  # each case shows the sentence that matched
+    page.page.locator("#sources label").first.click()
+    page.page.wait_for_function("document.querySelector('#source-panel mark') !== null", timeout=30_000)
+    assert "推磨式" in page.page.locator("#source-panel mark").first.inner_text()
     page.shot("precedents")
 
 
