@@ -50,6 +50,8 @@ def asked_quantity(question: str) -> str | None:
 def gives_quantity(unit: str, text: str) -> bool:
     """Whether ``text`` states a number in ``unit`` (or a unit that answers it)."""
     units = _UNIT_ANSWERS.get(unit, re.escape(unit))
+    if unit == "年":  # a number of years, not a year (2021年, 20xx年)
+        return re.search(r"(?<![\dxX×])(?:[一二三四五六七八九十两半]+|[\dxX×]{1,2})\s*年(?![度底初末])", text) is not None
     return re.search(rf"{_NUMBER}\s*(?:{units})", text) is not None
 
 

@@ -66,7 +66,7 @@ def _material(retriever: Any, store: Any, embeddings: Any, question: Any) -> dic
     best_text: dict[str, str] = {}
     all_scores: dict[str, list[float]] = {}
     sym: dict[str, float] = {}
-    for cid, text, _, _, vec in store.sentences.of_chunks(list(hits)):
+    for cid, text, _, _, vec in store.sentences.of_chunks([(cid, h.text) for cid, h in hits.items()]):
         score = float(vec @ vector)
         all_scores.setdefault(cid, []).append(score)
         sym[cid] = max(sym.get(cid, -1.0), float(vec @ as_passage))

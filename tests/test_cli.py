@@ -201,3 +201,32 @@ def test_ask_with_a_local_llm_and_without_it(home, env, ingested):
     down = run(home, "ask", question, env=down_env)
     assert down.returncode == 0 and "[1]" in down.stdout
     assert "unreachable" in down.stderr and "Traceback" not in down.stderr
+
+
+OLDER_STORE = """
+import sys
+import chromadb
+from chromadb.config import Settings
+client = chromadb.PersistentClient(path=sys.argv[1], settings=Settings(anonymized_telemetry=False))
+client.delete_collection("xunshi_chunks__sentences")
+chunks = client.get_collection("xunshi_chunks")
+chunks.modify(metadata={**chunks.metadata, "sentence_index": "none"})
+"""
+
+
+def test_an_index_without_sentence_vectors_is_refused_then_reindexed(tmp_path, env):
+    """A home made by an older xunshi: search says what to do, `xunshi reindex` adds the sentence vectors."""
+    home = tmp_path / "older"
+    assert run(home, "ingest", str(EXAMPLES), "-q", env=env).returncode == 0
+    subprocess.run([sys.executable, "-c", OLDER_STORE, str(home / "chroma")], check=True, cwd=ROOT)
+    refused = run(home, "search", "交叉巡察", "--json", env=env)
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert "xunshi reindex" in refused.stderr and "sentence vectors" in refused.stderr
+    chunks = one_json(run(home, "docs", "list", "--json", env=env).stdout)["chunks"]
+    fixed = run(home, "reindex", "--json", env=env)
+    assert fixed.returncode == 0, fixed.stderr
+    assert one_json(fixed.stdout) == {"reindexed": 0, "sentences_added": chunks, "embed_model": "multilingual-e5-small"}
+    found = one_json(run(home, "search", "交叉巡察", "--json", env=env).stdout)["results"]
+    assert found and all(r["sentence"] and r["sentence"] in r["text"] for r in found)
+    again = one_json(run(home, "reindex", "--json", env=env).stdout)
+    assert again["sentences_added"] == 0

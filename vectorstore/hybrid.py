@@ -112,18 +112,24 @@ class HybridRetriever:
         f = self.fusion
         where = filters.where() if filters else None
         vector = np.asarray(self.embeddings.embed_query(query), dtype=np.float32)
-        lexical = self.lexical.search(query, depth, filters)
-        dense = self.store.query(vector, depth, where)
+        lexical = self.lexical.search(query, depth, filters)  # also brings the in-memory chunks up to date
+        dense = self.store.nearest(vector, depth, where)
         nearest = self.store.sentences.query(vector, f.knn_depth, where)
-        found: dict[str, Candidate] = {}
-        for h in dense:
-            found[h.chunk_id] = Candidate(h, dense=h.score)
-        for h in lexical:
-            found.setdefault(h.chunk_id, Candidate(h)).lexical = h.score
         knn_order = list(dict.fromkeys(s.chunk_id for s in nearest))
-        for record in self.store.records([cid for cid in knn_order if cid not in found]):
-            found[record["id"]] = Candidate(Hit(record["id"], record["text"], record["metadata"], 0.0))
-        rankings = [("dense", [h.chunk_id for h in dense]), ("lexical", [h.chunk_id for h in lexical]),
+        found: dict[str, Candidate] = {h.chunk_id: Candidate(h) for h in lexical}
+        # Text and metadata of the other candidates: from the lexical index's memory, else the store.
+        wanted = [cid for cid in dict.fromkeys([cid for cid, _ in dense] + knn_order) if cid not in found]
+        hits = self.lexical.hits(wanted)
+        for record in self.store.records([cid for cid in wanted if cid not in hits]):
+            hits[record["id"]] = Hit(record["id"], record["text"], record["metadata"], 0.0)
+        for cid, hit in hits.items():
+            found[cid] = Candidate(hit)
+        for h in lexical:
+            found[h.chunk_id].lexical = h.score
+        for cid, cosine in dense:
+            if cid in found:
+                found[cid].dense = cosine
+        rankings = [("dense", [cid for cid, _ in dense if cid in found]), ("lexical", [h.chunk_id for h in lexical]),
                     ("sentence", [cid for cid in knn_order if cid in found])]
         first = _rrf(rankings, f.rrf_k, found)
         order = sorted(found, key=lambda cid: -first[cid])
@@ -165,7 +171,8 @@ class HybridRetriever:
     def _attach_evidence(self, vector: np.ndarray, candidates: list[Candidate]) -> None:
         """Each candidate's sentence nearest to the query (cosine of unit vectors)."""
         by_id = {c.hit.chunk_id: c for c in candidates}
-        for cid, text, start, end, sentence_vector in self.store.sentences.of_chunks(list(by_id)):
+        chunks = [(c.hit.chunk_id, c.hit.text) for c in candidates]
+        for cid, text, start, end, sentence_vector in self.store.sentences.of_chunks(chunks):
             score = float(sentence_vector @ vector)
             current = by_id[cid].sentence
             if current is None or score > current.score:
@@ -175,19 +182,10 @@ class HybridRetriever:
         """Every stored sentence of each passage, in order, with its cosine to ``query``."""
         vector = np.asarray(self.embeddings.embed_query(query), dtype=np.float32)
         by_chunk: dict[str, list[Evidence]] = {}
-        for cid, text, start, end, sentence_vector in self.store.sentences.of_chunks([p.chunk_id for p in passages]):
+        for cid, text, start, end, sentence_vector in self.store.sentences.of_chunks([(p.chunk_id, p.text)
+                                                                                      for p in passages]):
             by_chunk.setdefault(cid, []).append(Evidence(float(sentence_vector @ vector), text, start, end))
         return [by_chunk.get(p.chunk_id, []) for p in passages]
-
-    def sentence_evidence(self, query: str, passages: list[Passage]) -> None:
-        """Fill in the best sentence of passages found another way (dense or lexical mode)."""
-        vector = np.asarray(self.embeddings.embed_query(query), dtype=np.float32)
-        records = {r["id"]: r for r in self.store.records([p.chunk_id for p in passages])}
-        candidates = [Candidate(Hit(cid, r["text"], r["metadata"], 0.0)) for cid, r in records.items()]
-        self._attach_evidence(vector, candidates)
-        by_id = {c.hit.chunk_id: c.sentence for c in candidates}
-        for p in passages:
-            _fill(p, by_id.get(p.chunk_id))
 
     @staticmethod
     def _passage(c: Candidate, rank: int) -> Passage:

@@ -103,6 +103,7 @@ class LexicalIndex:
         self._texts: list[str] = []
         self._metas: list[dict[str, Any]] = []
         self._tokens: dict[str, list[str]] = {}
+        self._position: dict[str, int] = {}
         self._bm25: Any = None
         self._columns: dict[str, np.ndarray] = {}
         # How many chunks the last refresh had to tokenise (0 when the disk cache was reused).
@@ -159,6 +160,7 @@ class LexicalIndex:
             bm25.index([tokens[cid] or ["∅"] for cid in ids], show_progress=False)
         self._bm25 = bm25 if ids else None
         self._ids, self._texts, self._metas, self._tokens = ids, texts, metas, tokens
+        self._position = {cid: i for i, cid in enumerate(ids)}
         self._columns = {
             "doc_id": np.array([m["doc_id"] for m in metas], dtype=object),
             "year": np.array([m.get("year", 0) for m in metas], dtype=np.int32),
@@ -227,6 +229,11 @@ class LexicalIndex:
         if getattr(filters, "year_to", None) is not None:
             mask &= self._columns["year"] <= filters.year_to
         return None if mask.all() else mask.astype(np.float32)
+
+    def hits(self, ids: Iterable[str]) -> dict[str, Hit]:
+        """The chunks of ``ids`` that this index holds (text and metadata from memory), score 0."""
+        return {cid: Hit(cid, self._texts[i], self._metas[i], 0.0)
+                for cid in ids if (i := self._position.get(cid)) is not None}
 
     def search(self, query: str, k: int, filters: Any = None) -> list[Hit]:
         """The ``k`` best chunks by BM25 that pass ``filters``, best first (score > 0 only)."""

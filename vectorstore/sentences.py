@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from ingest.sentences import sentence_spans
+
 # The chunk collection's metadata key that says its sentence index is complete, and the format of
 # what was embedded for each sentence ("title / sentence"): a store without it (built before
 # sentence vectors, or with another format) must be brought up to date before it is searched.
@@ -22,17 +24,15 @@ SENTENCE_MARK = "sentence_index"
 SENTENCE_FORMAT = "title/sentence-v1"
 SUFFIX = "__sentences"
 PAGE = 5000
+SPAN_CACHE = 20_000
 
 
 @dataclass
 class SentenceHit:
-    """A sentence of a stored chunk, with its cosine similarity to a query."""
+    """A stored sentence near a query: its id, its chunk and its cosine similarity."""
 
     sentence_id: str
     chunk_id: str
-    text: str
-    start: int
-    end: int
     score: float
 
 
@@ -68,6 +68,8 @@ class SentenceIndex:
     def __init__(self, client: Any, chunk_collection: str) -> None:
         self.client = client
         self.name = sentence_collection_name(chunk_collection)
+        # Sentence spans of recently scored chunks (a chunk id never changes its text).
+        self._span_cache: dict[str, list[tuple[int, int]]] = {}
         self.collection = client.get_or_create_collection(
             self.name, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
         )
@@ -108,30 +110,41 @@ class SentenceIndex:
         return {chunk_of(sid) for sid in self.ids()}
 
     def query(self, vector: Sequence[float], k: int, where: dict | None = None) -> list[SentenceHit]:
-        """The ``k`` sentences nearest to ``vector`` (metadata filter ``where``), best first."""
-        if k <= 0 or self.count() == 0:
+        """The ``k`` sentences nearest to ``vector`` (metadata filter ``where``), best first. Ids and
+        distances only: reading the records' text and metadata would cost more than the search."""
+        if k <= 0:
             return []
         result = self.collection.query(query_embeddings=[list(map(float, vector))], n_results=k, where=where,
-                                       include=["documents", "metadatas", "distances"])
-        return [
-            SentenceHit(sid, meta["chunk_id"], text, int(meta["start"]), int(meta["end"]), 1.0 - float(dist))
-            for sid, text, meta, dist in zip(result["ids"][0], result["documents"][0], result["metadatas"][0],
-                                             result["distances"][0])
-        ]
+                                       include=["distances"])
+        return [SentenceHit(sid, chunk_of(sid), 1.0 - float(dist))
+                for sid, dist in zip(result["ids"][0], result["distances"][0])]
 
-    def of_chunks(self, chunk_ids: Sequence[str]) -> list[tuple[str, str, int, int, np.ndarray]]:
-        """The sentences of the given chunks with their vectors: ``(chunk_id, text, start, end,
-        vector)``, in chunk and sentence order."""
-        if not chunk_ids:
+    def _spans(self, chunk_id: str, text: str) -> list[tuple[int, int]]:
+        spans = self._span_cache.get(chunk_id)
+        if spans is None:
+            spans = self._span_cache[chunk_id] = sentence_spans(text)
+            if len(self._span_cache) > SPAN_CACHE:
+                self._span_cache.pop(next(iter(self._span_cache)))
+        return spans
+
+    def of_chunks(self, chunks: Sequence[tuple[str, str]]) -> list[tuple[str, str, int, int, np.ndarray]]:
+        """The sentences of chunks given as ``(chunk_id, text)``, with their stored vectors:
+        ``(chunk_id, sentence, start, end, vector)`` in chunk and sentence order. The spans are cut
+        from the text again (the same cut as at ingest; ``SENTENCE_FORMAT`` changes if it ever does),
+        so only the vectors are read from the store."""
+        spans = {cid: self._spans(cid, text) for cid, text in chunks}
+        ids = [sentence_id(cid, i) for cid, _ in chunks for i in range(len(spans[cid]))]
+        if not ids:
             return []
-        found = self.collection.get(where={"chunk_id": {"$in": list(chunk_ids)}},
-                                    include=["documents", "metadatas", "embeddings"])
-        rows = sorted(zip(found["ids"], found["documents"], found["metadatas"], found["embeddings"]),
-                      key=lambda row: row[0])
-        order = {cid: i for i, cid in enumerate(chunk_ids)}
-        rows.sort(key=lambda row: order[row[2]["chunk_id"]])
-        return [(meta["chunk_id"], text, int(meta["start"]), int(meta["end"]), np.asarray(vec, dtype=np.float32))
-                for _, text, meta, vec in rows]
+        found = self.collection.get(ids=ids, include=["embeddings"])
+        vectors = dict(zip(found["ids"], found["embeddings"]))
+        rows = []
+        for cid, text in chunks:
+            for i, (start, end) in enumerate(spans[cid]):
+                vector = vectors.get(sentence_id(cid, i))
+                if vector is not None:
+                    rows.append((cid, text[start:end], start, end, np.asarray(vector, dtype=np.float32)))
+        return rows
 
 
 def sentence_records(chunk_id: str, chunk_meta: dict[str, Any], text: str,

@@ -413,6 +413,15 @@ class ChunkStore:
             )
         ]
 
+    def nearest(self, vector: Sequence[float], k: int, where: dict | None = None) -> list[tuple[str, float]]:
+        """``(chunk_id, cosine)`` of the ``k`` chunks nearest to ``vector``: ids and distances only
+        (Chroma returns fewer when it holds fewer; no count is asked, it would cost a round trip)."""
+        if k <= 0:
+            return []
+        result = self.collection.query(query_embeddings=[list(map(float, vector))], n_results=k, where=where,
+                                       include=["distances"])
+        return [(cid, 1.0 - float(dist)) for cid, dist in zip(result["ids"][0], result["distances"][0])]
+
     def embedding_texts(self, records: Iterable[dict[str, Any]]) -> list[str]:
         """The texts that were embedded for stored records ("title / section / chunk")."""
         return [embedding_text(r["metadata"]["title"], r["metadata"]["section"], r["text"]) for r in records]
