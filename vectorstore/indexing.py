@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,6 +177,18 @@ class Indexer:
             offset += len(sp)
         return chunk_vectors, sentences
 
+    def embed_records(self, records: Sequence[dict[str, Any]]
+                      ) -> Iterator[tuple[list[dict[str, Any]], np.ndarray, list[ChunkSentences]]]:
+        """Stored chunk records embedded again, a document title at a time: (records, chunk vectors,
+        sentences) per title."""
+        by_title: dict[str, list[dict[str, Any]]] = {}
+        for record in records:
+            by_title.setdefault(record["metadata"]["title"], []).append(record)
+        for title, group in by_title.items():
+            vectors, sentences = self.embed_chunks(title, [(r["metadata"]["section"], r["text"]) for r in group],
+                                                   "stored chunks")
+            yield group, vectors, sentences
+
     def ensure_sentences(self) -> int:
         """Add the sentence vectors a store built before them lacks (with a progress bar), and
         sweep sentences whose chunks are gone; returns how many chunks were given sentences."""
@@ -189,12 +201,7 @@ class Indexer:
                   disable=not self.show_progress or not missing) as bar:
             for start in range(0, len(missing), self.WRITE_BATCH):
                 records = self.store.records(missing[start : start + self.WRITE_BATCH])
-                by_title: dict[str, list[dict[str, Any]]] = {}
-                for record in records:
-                    by_title.setdefault(record["metadata"]["title"], []).append(record)
-                for title, group in by_title.items():
-                    _, sentences = self.embed_chunks(title, [(r["metadata"]["section"], r["text"]) for r in group],
-                                                     "sentences")
+                for group, _, sentences in self.embed_records(records):
                     self.store.add_sentences(group, sentences)
                 bar.update(len(records))
                 release_freed_memory()

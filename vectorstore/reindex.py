@@ -53,12 +53,7 @@ def reindex(client: Any, collection: str, embeddings: Any, show_progress: bool =
 
 
 def _copy(new: ChunkStore, indexer: Any, records: list[dict[str, Any]]) -> int:
-    by_title: dict[str, list[dict[str, Any]]] = {}
-    for record in records:
-        by_title.setdefault(record["metadata"]["title"], []).append(record)
-    for title, group in by_title.items():
-        vectors, sentences = indexer.embed_chunks(title, [(r["metadata"]["section"], r["text"]) for r in group],
-                                                  "chunks")
+    for group, vectors, sentences in indexer.embed_records(records):
         new.collection.upsert(ids=[r["id"] for r in group], embeddings=vectors, documents=[r["text"] for r in group],
                               metadatas=[r["metadata"] for r in group])
         new.add_sentences(group, sentences)
