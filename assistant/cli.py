@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.settings import Settings
-from ingest.errors import ConfigError, XunshiError
+from ingest.errors import ConfigError, UsageError, XunshiError
 
 log = logging.getLogger("xunshi")
 
@@ -61,6 +61,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     embeddings, store = _open_store(settings)
+    _require_documents(store)
     retriever = _services().build_retriever(settings, store, embeddings)
     filters = _filters(args)
     passages = retriever.search(args.query, k=args.k, filters=filters, mode=args.mode)
@@ -83,6 +84,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 
 def _answerer(settings: Settings) -> Any:
     embeddings, store = _open_store(settings)
+    _require_documents(store)
     services = _services()
     return services.build_answerer(settings, services.build_retriever(settings, store, embeddings), embeddings)
 
@@ -148,6 +150,7 @@ def cmd_precedents(args: argparse.Namespace, settings: Settings) -> int:
     from assistant.precedents import as_dicts, find_precedents
 
     embeddings, store = _open_store(settings)
+    _require_documents(store)
     retriever = _services().build_retriever(settings, store, embeddings)
     matched, groups = find_precedents(retriever, args.query, settings.relevance_threshold, _filters(args))
     if args.json:
@@ -320,6 +323,35 @@ def _eval_answers(args: argparse.Namespace, settings: Settings, questions: list[
     return EXIT_OK
 
 
+READING_COMMANDS = ("search", "ask", "draft", "precedents", "terms", "eval", "docs")
+_EXAMPLES = {"search": 'xunshi search "交叉巡察是怎么组织的"', "ask": 'xunshi ask "巡审联动怎么开展？"',
+             "draft": 'xunshi draft "巡视整改"', "precedents": 'xunshi precedents "推磨式"'}
+
+
+def _check_usage(args: argparse.Namespace, settings: Settings) -> None:
+    """Refuse, before anything is loaded, what cannot give a meaningful result.
+
+    Raises:
+        UsageError: an empty question or topic, ``-k`` below 1, or a reading command on a home
+            that does not exist.
+    """
+    for name in ("query", "question", "topic"):
+        value = getattr(args, name, None)
+        if value is not None and not value.strip():
+            raise UsageError(f"the {name} is empty: give one, e.g. {_EXAMPLES.get(args.command, 'xunshi --help')}")
+    if getattr(args, "k", None) is not None and args.k < 1:
+        raise UsageError(f"-k must be 1 or more (got {args.k}): the number of passages to show")
+    if args.command in READING_COMMANDS and not settings.chroma_url and not settings.home_dir.exists():
+        raise UsageError(f"the data directory {settings.home_dir} does not exist: check --home / XUNSHI_HOME, "
+                         "or create it with `xunshi ingest PATH`")
+
+
+def _require_documents(store: Any) -> None:
+    """A search of an empty store says so instead of answering with nothing."""
+    if store.count() == 0:
+        raise UsageError("nothing has been ingested yet: run `xunshi ingest PATH` first (see `xunshi docs list`)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with one sub-command per job."""
     parser = argparse.ArgumentParser(prog="xunshi", description="巡视巡察材料离线助手 — offline assistant over inspection materials.")
@@ -432,7 +464,11 @@ def main(argv: list[str] | None = None) -> int:
 
     apply_offline_environment(settings)
     try:
+        _check_usage(args, settings)
         return args.func(args, settings)
+    except UsageError as e:
+        print(f"xunshi: {e}", file=sys.stderr)
+        return EXIT_USAGE
     except XunshiError as e:
         print(f"xunshi: error: {e}", file=sys.stderr)
         return EXIT_FAILED

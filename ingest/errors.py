@@ -27,3 +27,8 @@ class StoreError(XunshiError):
 
 class UnknownDocumentError(XunshiError):
     """A document id that is not in the store."""
+
+
+class UsageError(XunshiError):
+    """The command was asked for something it cannot do as given (an empty question, -k 0, a home
+    that does not exist, a store with nothing in it); the CLI exits 2."""

@@ -99,6 +99,30 @@ def test_usage_errors_exit_2(tmp_path):
     assert run(tmp_path, "search", "x", "--level", "乡").returncode == 2
 
 
+@pytest.mark.parametrize("args, says", [
+    (("search", "  "), "query is empty"),
+    (("ask", ""), "question is empty"),
+    (("draft", " "), "topic is empty"),
+    (("precedents", ""), "query is empty"),
+    (("search", "巡察", "-k", "0"), "-k must be 1 or more"),
+    (("search", "巡察", "-k", "-3"), "-k must be 1 or more"),
+])
+def test_meaningless_requests_are_usage_errors(tmp_path, args, says):
+    result = run(tmp_path, *args)
+    assert result.returncode == 2 and says in result.stderr and result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_reading_a_missing_home_or_an_empty_store_says_so(tmp_path, env):
+    missing = run(tmp_path / "nowhere", "search", "巡察", "--json", env=env)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr and missing.stdout == ""
+    assert not (tmp_path / "nowhere").exists()
+    assert run(tmp_path / "nowhere", "docs", "list", env=env).returncode == 2
+    (tmp_path / "empty").mkdir()
+    empty = run(tmp_path / "empty", "ask", "巡审联动怎么开展？", "--json", env=env)
+    assert empty.returncode == 2 and "nothing has been ingested yet" in empty.stderr and empty.stdout == ""
+
+
 def test_missing_model_is_a_clear_error(tmp_path):
     result = run(tmp_path, "search", "巡察", env={"XUNSHI_EMBED_MODEL": "no-org/no-such-model", "HF_HOME": str(tmp_path / "hf")})
     assert result.returncode == 1
