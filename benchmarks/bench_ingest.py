@@ -24,6 +24,12 @@ DEFAULT_PUBLIC = ROOT.parent / "shared" / "corpus" / "public"
 WARM_UP = ["巡察组进驻后开展个别谈话，调阅资料，下沉了解情况。", "整改台账逐项销号。"]
 
 
+def print_header(*columns: str) -> None:
+    """The head of a markdown table."""
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+
+
 def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
@@ -126,16 +132,12 @@ def main() -> None:
     print(f"cores: {cores()}   model: {next(iter(models.values())).model_name}   chunk size: {args.chunk_size}   "
           f"native bf16 on this CPU: {'yes' if cpu_has_fast_bf16() else 'no'}")
     print()
-    header = ("corpus", "precision", "files", "docs", "chunks", "chars", "ingest s", "ingest chars/s")
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
+    print_header("corpus", "precision", "files", "docs", "chunks", "chars", "ingest s", "ingest chars/s")
     for name, precision, nfiles, ndocs, nchunks, chars, ingest_s in ingest_rows:
         print(f"| {name} | {precision} | {nfiles} | {ndocs} | {nchunks} | {chars} | {ingest_s:.1f} "
               f"| {chars / ingest_s:,.0f} |")
     print()
-    header = ("corpus", "engine", "texts", "embed chars", "runs", "median chars/s", "min–max chars/s", "spread")
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
+    print_header("corpus", "engine", "texts", "embed chars", "runs", "median chars/s", "min–max chars/s", "spread")
     for name, ntexts, echars, rates, c_rate in embed_rows:
         for precision, runs in rates.items():
             print(f"| {name} | ST {models[precision].passage_precision} | {ntexts} | {echars} | {len(runs)} "
