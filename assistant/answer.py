@@ -18,6 +18,7 @@ from typing import Any
 
 from assistant.checks import CITATION
 from assistant.support import Support, assess
+from ingest.sentences import content_length
 from vectorstore.search import Passage, SearchFilters
 
 NOT_FOUND_TEXT = "现有文件材料中没有找到能回答这个问题的内容。"
@@ -193,7 +194,7 @@ class Answerer:
         question)``; fragments under ``min_chars`` content characters are left out."""
         found = self.retriever.passage_sentences(question, list(passages))
         return [(pi, si, e.text, e.score) for pi, sentences in enumerate(found) for si, e in enumerate(sentences)
-                if len(re.sub(r"\W", "", e.text)) >= min_chars]
+                if content_length(e.text) >= min_chars]
 
     def extract(self, question: str, passages: Sequence[Passage]) -> Answer:
         """Verbatim sentences of ``passages`` that answer ``question``, each marked with its citation."""

@@ -13,7 +13,7 @@ How the weights were chosen (split halves of the dev sets): docs/retrieval.md.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -59,7 +59,6 @@ class Candidate:
     dense: float | None = None
     lexical: float | None = None
     sentence: Evidence | None = None
-    ranks: dict[str, int] = field(default_factory=dict)
 
 
 class HybridRetriever:
@@ -129,8 +128,8 @@ class HybridRetriever:
         for cid, cosine in dense:
             if cid in found:
                 found[cid].dense = cosine
-        rankings = [("dense", [cid for cid, _ in dense if cid in found]), ("lexical", [h.chunk_id for h in lexical]),
-                    ("sentence", [cid for cid in knn_order if cid in found])]
+        rankings = [[cid for cid, _ in dense if cid in found], [h.chunk_id for h in lexical],
+                    [cid for cid in knn_order if cid in found]]
         first = _rrf(rankings, f.rrf_k, found)
         order = sorted(found, key=lambda cid: -first[cid])
         if not order:
@@ -169,23 +168,25 @@ class HybridRetriever:
             c.dense = cosines.get(c.hit.chunk_id)
 
     def _attach_evidence(self, vector: np.ndarray, candidates: list[Candidate]) -> None:
-        """Each candidate's sentence nearest to the query (cosine of unit vectors)."""
+        """Each candidate's sentence nearest to the query."""
         by_id = {c.hit.chunk_id: c for c in candidates}
-        chunks = [(c.hit.chunk_id, c.hit.text) for c in candidates]
-        for cid, text, start, end, sentence_vector in self.store.sentences.of_chunks(chunks):
-            score = float(sentence_vector @ vector)
+        for cid, evidence in self._scored_sentences(vector, [(c.hit.chunk_id, c.hit.text) for c in candidates]):
             current = by_id[cid].sentence
-            if current is None or score > current.score:
-                by_id[cid].sentence = Evidence(score, text, start, end)
+            if current is None or evidence.score > current.score:
+                by_id[cid].sentence = evidence
 
     def passage_sentences(self, query: str, passages: list[Passage]) -> list[list[Evidence]]:
         """Every stored sentence of each passage, in order, with its cosine to ``query``."""
         vector = np.asarray(self.embeddings.embed_query(query), dtype=np.float32)
         by_chunk: dict[str, list[Evidence]] = {}
-        for cid, text, start, end, sentence_vector in self.store.sentences.of_chunks([(p.chunk_id, p.text)
-                                                                                      for p in passages]):
-            by_chunk.setdefault(cid, []).append(Evidence(float(sentence_vector @ vector), text, start, end))
+        for cid, evidence in self._scored_sentences(vector, [(p.chunk_id, p.text) for p in passages]):
+            by_chunk.setdefault(cid, []).append(evidence)
         return [by_chunk.get(p.chunk_id, []) for p in passages]
+
+    def _scored_sentences(self, vector: np.ndarray, chunks: list[tuple[str, str]]) -> list[tuple[str, Evidence]]:
+        """``(chunk_id, sentence with its cosine to the unit ``vector``)`` for every stored sentence."""
+        return [(cid, Evidence(float(sentence_vector @ vector), text, start, end))
+                for cid, text, start, end, sentence_vector in self.store.sentences.of_chunks(chunks)]
 
     @staticmethod
     def _passage(c: Candidate, rank: int) -> Passage:
@@ -201,12 +202,11 @@ def _fill(passage: Passage, evidence: Evidence | None) -> None:
         passage.sentence_start, passage.sentence_end = evidence.start, evidence.end
 
 
-def _rrf(rankings: list[tuple[str, list[str]]], k: int, found: dict[str, Candidate]) -> dict[str, float]:
+def _rrf(rankings: list[list[str]], k: int, found: dict[str, Candidate]) -> dict[str, float]:
     scores = dict.fromkeys(found, 0.0)
-    for name, ids in rankings:
+    for ids in rankings:
         for rank, cid in enumerate(ids, 1):
             scores[cid] += 1.0 / (k + rank)
-            found[cid].ranks[name] = rank
     return scores
 
 

@@ -190,28 +190,30 @@ class Indexer:
             yield group, vectors, sentences
 
     def ensure_sentences(self) -> int:
-        """Add the sentence vectors a store built before them lacks (with a progress bar), and
-        sweep sentences whose chunks are gone; returns how many chunks were given sentences."""
-        self.store.sweep_orphan_sentences()
-        if self.store.sentences_ready:
-            return 0
-        missing = sorted(self.store.chunks_without_sentences())
-        log.info("adding sentence vectors to %d stored chunks (the index was built before them)", len(missing))
-        with tqdm(total=len(missing), desc="sentence vectors", unit="chunk",
-                  disable=not self.show_progress or not missing) as bar:
-            for start in range(0, len(missing), self.WRITE_BATCH):
-                records = self.store.records(missing[start : start + self.WRITE_BATCH])
+        """Bring the sentence index in step with the chunks: delete sentences whose chunk is gone and
+        add the sentences of chunks that lack them (a store built before sentence vectors, or a
+        chunk whose sentences a concurrent writer's sweep took), with a progress bar; returns how
+        many chunks were given sentences."""
+        orphans, missing = self.store.sentence_gaps()
+        self.store.delete_sentences(orphans)
+        if missing:
+            log.info("adding sentence vectors to %d stored chunks that lack them", len(missing))
+        ordered = sorted(missing)
+        with tqdm(total=len(ordered), desc="sentence vectors", unit="chunk",
+                  disable=not self.show_progress or not ordered) as bar:
+            for start in range(0, len(ordered), self.WRITE_BATCH):
+                records = self.store.records(ordered[start : start + self.WRITE_BATCH])
                 for group, _, sentences in self.embed_records(records):
                     self.store.add_sentences(group, sentences)
                 bar.update(len(records))
                 release_freed_memory()
-        self.store.mark_sentences_ready()
-        return len(missing)
+        if not self.store.sentences_ready:
+            self.store.mark_sentences_ready()
+        return len(ordered)
 
     def ingest(self, paths: Iterable[Path]) -> IngestReport:
         """Ingest files and folders; a failing file is reported and the others go on."""
         report = IngestReport()
-        self.ensure_sentences()
         found = collect_files(paths)
         for path in found.missing:
             report.failed.append({"source": str(path), "error": "no such file or directory"})
@@ -257,7 +259,7 @@ class Indexer:
         for folder in found.folders:
             report.removed += self._forget_vanished(folder, by_source)
 
-        self.store.sweep_orphan_sentences()
+        self.ensure_sentences()
         docs = self.store.documents()
         report.documents = len(docs)
         report.chunks = self.store.count()

@@ -4,7 +4,8 @@ A sentence record's id is ``<chunk id>:<index>`` and its metadata names its chun
 and version, and its character span in the chunk's text; the record's text is the sentence itself.
 The chunk store writes a chunk's sentences before the chunk and deletes them after it, so a stored
 chunk always has its sentences; what an interrupted command leaves behind (sentences whose chunk
-was never written, or was deleted) is swept by the next command that writes.
+was never written, or was deleted) is deleted by the next ingest, which also gives any chunk that
+lacks its sentences (a store built before them) its sentences.
 """
 
 from __future__ import annotations
@@ -51,10 +52,15 @@ def chunk_of(sentence_record_id: str) -> str:
     return sentence_record_id.rsplit(":", 1)[0]
 
 
-def version_of(record_id: str) -> str:
-    """``doc_id:hash`` of a chunk id or a sentence id (both start with it)."""
-    doc_id, version = record_id.split(":", 2)[:2]
-    return f"{doc_id}:{version}"
+def collection_ids(collection: Any, page: int = PAGE) -> Iterator[str]:
+    """Every record id of a Chroma collection, read page by page (ids only)."""
+    offset = 0
+    while True:
+        found = collection.get(include=[], limit=page, offset=offset)
+        if not found["ids"]:
+            return
+        yield from found["ids"]
+        offset += len(found["ids"])
 
 
 class SentenceIndex:
@@ -74,10 +80,6 @@ class SentenceIndex:
             self.name, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
         )
 
-    def count(self) -> int:
-        """Number of stored sentences."""
-        return self.collection.count()
-
     def upsert(self, ids: list[str], vectors: np.ndarray, texts: list[str], metadatas: list[dict[str, Any]],
                batch: int) -> None:
         """Write sentence records, ``batch`` at a time."""
@@ -96,18 +98,8 @@ class SentenceIndex:
             self.collection.delete(ids=list(ids[start : start + batch]))
 
     def ids(self) -> Iterator[str]:
-        """Every sentence id, page by page."""
-        offset = 0
-        while True:
-            page = self.collection.get(include=[], limit=PAGE, offset=offset)
-            if not page["ids"]:
-                return
-            yield from page["ids"]
-            offset += len(page["ids"])
-
-    def chunk_ids(self) -> set[str]:
-        """The chunks that have sentences stored."""
-        return {chunk_of(sid) for sid in self.ids()}
+        """Every sentence id."""
+        return collection_ids(self.collection)
 
     def query(self, vector: Sequence[float], k: int, where: dict | None = None) -> list[SentenceHit]:
         """The ``k`` sentences nearest to ``vector`` (metadata filter ``where``), best first. Ids and

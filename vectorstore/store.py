@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from ingest.chunking import embedding_text
 from ingest.errors import StoreError, UnknownDocumentError
 from ingest.models import Chunk, SourceDocument
-from vectorstore.sentences import SENTENCE_FORMAT, SENTENCE_MARK, SentenceIndex, chunk_of, sentence_records
+from vectorstore.sentences import (SENTENCE_FORMAT, SENTENCE_MARK, SentenceIndex, chunk_of, collection_ids,
+                                   sentence_records)
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,8 @@ class ChunkStore:
         ``drop_other_versions`` after the last.
 
         The sentences go first: a chunk is never stored without them. Sentences whose chunk an
-        interruption kept from being written are swept by ``sweep_orphan_sentences``.
+        interruption kept from being written are found by ``sentence_gaps`` and deleted by the next
+        ingest.
         """
         if len(chunks) != len(vectors) or len(chunks) != len(sentences):
             raise ValueError("one vector and one set of sentences per chunk")
@@ -262,14 +263,7 @@ class ChunkStore:
 
     def chunk_ids(self) -> set[str]:
         """Every stored chunk id."""
-        ids: set[str] = set()
-        offset = 0
-        while True:
-            page = self.collection.get(include=[], limit=MAX_BATCH * 5, offset=offset)
-            if not page["ids"]:
-                return ids
-            ids.update(page["ids"])
-            offset += len(page["ids"])
+        return set(collection_ids(self.collection, MAX_BATCH * 5))
 
     def chunk_cosines(self, ids: Sequence[str], vector: np.ndarray) -> dict[str, float]:
         """Cosine of stored chunks (unit vectors) to a unit ``vector``, by chunk id."""
@@ -295,20 +289,23 @@ class ChunkStore:
         for part in _batches(ids, MAX_BATCH):
             self.collection.update(ids=ids[part], metadatas=metas[part])
 
+    def sentence_gaps(self) -> tuple[list[str], set[str]]:
+        """(sentences whose chunk is not stored, chunks whose sentences are not stored), from one
+        reading of each collection's ids."""
+        chunks = self.chunk_ids()
+        sentence_ids = list(self.sentences.ids())
+        orphans = [sid for sid in sentence_ids if chunk_of(sid) not in chunks]
+        return orphans, chunks - {chunk_of(sid) for sid in sentence_ids}
+
     def chunks_without_sentences(self) -> set[str]:
         """Chunks whose sentences are not stored (a store built before sentence vectors)."""
-        return self.chunk_ids() - self.sentences.chunk_ids()
+        return self.sentence_gaps()[1]
 
-    def sweep_orphan_sentences(self) -> int:
-        """Delete sentences whose chunk is not stored (left by an interrupted write or delete);
-        returns how many. Sentences of a version whose chunks are still being written by this
-        process are not orphans: call this when no write is under way."""
-        chunks = self.chunk_ids()
-        orphans = [sid for sid in self.sentences.ids() if chunk_of(sid) not in chunks]
-        if orphans:
-            log.info("removing %d sentences whose chunks are gone (an earlier run was interrupted)", len(orphans))
-            self.sentences.delete_ids(orphans, MAX_BATCH)
-        return len(orphans)
+    def delete_sentences(self, sentence_ids: Sequence[str]) -> None:
+        """Delete sentences by id (orphans left by an interrupted write or delete)."""
+        if sentence_ids:
+            log.info("removing %d sentences whose chunks are gone (a write was interrupted)", len(sentence_ids))
+            self.sentences.delete_ids(sentence_ids, MAX_BATCH)
 
     def _bump_revision(self) -> None:
         """Mark the store as changed, for every process that derives caches from it."""
@@ -357,15 +354,9 @@ class ChunkStore:
         metadata would cost memory and time in proportion to the whole store.
         """
         versions: dict[str, Counter[str]] = {}
-        offset = 0
-        while True:
-            page = self.collection.get(include=[], limit=MAX_BATCH * 5, offset=offset)
-            if not page["ids"]:
-                break
-            for cid in page["ids"]:
-                doc_id, version, _ = cid.rsplit(":", 2)
-                versions.setdefault(doc_id, Counter())[version] += 1
-            offset += len(page["ids"])
+        for cid in self.chunk_ids():
+            doc_id, version, _ = cid.rsplit(":", 2)
+            versions.setdefault(doc_id, Counter())[version] += 1
         heads: dict[str, dict[str, Any]] = {}
         for record in self.iter_records(where={"order": 0}):
             meta = record["metadata"]
@@ -421,7 +412,3 @@ class ChunkStore:
         result = self.collection.query(query_embeddings=[list(map(float, vector))], n_results=k, where=where,
                                        include=["distances"])
         return [(cid, 1.0 - float(dist)) for cid, dist in zip(result["ids"][0], result["distances"][0])]
-
-    def embedding_texts(self, records: Iterable[dict[str, Any]]) -> list[str]:
-        """The texts that were embedded for stored records ("title / section / chunk")."""
-        return [embedding_text(r["metadata"]["title"], r["metadata"]["section"], r["text"]) for r in records]
