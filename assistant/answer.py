@@ -129,7 +129,7 @@ class Answerer:
 
     def content_words(self, text: str) -> list[str]:
         """The words of ``text`` that carry its topic."""
-        words = self.retriever.lexical.tokenizer.words(text)
+        words = self.retriever.lexical.tokenizer.words(text, for_query=True)
         return [w for w in dict.fromkeys(words) if w not in QUESTION_WORDS and len(w) >= 2]
 
     def resolve(self, question: str, history: Sequence[dict[str, str]] = ()) -> str:

