@@ -41,6 +41,8 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     embeddings, store = _open_store(settings)
     indexer = _services().build_indexer(settings, store, embeddings, show_progress=not args.quiet)
     report = indexer.ingest([Path(p) for p in args.paths])
+    if report.chunks:
+        _services().prepare_for_queries(settings, store, embeddings)
     for skipped in report.skipped:
         log.info("skipped %s: %s", skipped["source"], skipped["reason"])
     for failure in report.failed:

@@ -98,6 +98,13 @@ def build_lexical(settings: Settings, store: Any) -> Any:
     return LexicalIndex(store, settings.home_dir / "lexical" / _cache_key(settings))
 
 
+def prepare_for_queries(settings: Settings, store: Any, embeddings: Any) -> None:
+    """After an ingest: export the model for queries (once) and bring the lexical cache up to date,
+    so that the first search after it starts as fast as any other."""
+    embeddings.prepare_queries()
+    build_lexical(settings, store).ensure_current()
+
+
 def _cache_key(settings: Settings) -> str:
     # One cache per store: the embedded one, or each Chroma server and collection.
     if not settings.chroma_url:
