@@ -305,3 +305,20 @@ def test_a_changed_model_gets_a_new_export(tmp_path):
     assert export_key(tmp_path) == before
     (tmp_path / "config.json").write_text('{"hidden_size": 1}')
     assert export_key(tmp_path) != before
+
+
+def test_query_tokenizer_reads_texts_as_the_models_tokenizer_does(e5_embeddings, session_home, lines):
+    from vectorstore.onnx_query import saved_query_encoder
+    from vectorstore.query_tokenizer import PieceTokenizer
+
+    assert e5_embeddings.prepare_queries() == "onnx"
+    model_dir = session_home / "models" / E5_MODEL
+    tokenizer = saved_query_encoder(model_dir, session_home / "models" / "onnx", 1).tokenizer
+    assert isinstance(tokenizer, PieceTokenizer)  # the 250k-piece vocabulary is never built whole
+    texts = ["query: " + t for t in TRICKY_TEXTS] + lines + ["巡视" * 600, ""]
+    for start in range(0, len(texts), 5):
+        batch = texts[start:start + 5]
+        ids, mask = tokenizer(batch)
+        expected = e5_embeddings.model.tokenizer(batch, padding=True, truncation=True, max_length=512)
+        assert ids.tolist() == expected["input_ids"], batch
+        assert mask.tolist() == expected["attention_mask"], batch
