@@ -27,3 +27,21 @@ def wait_for_port(process: subprocess.Popen, port: int, timeout: float, log: Pat
         except OSError:
             time.sleep(0.3)
     raise AssertionError(f"{process.args} did not listen on {port} within {timeout:.0f} s")
+
+
+def wait_for_page(url: str, timeout: float) -> None:
+    """Return once ``url`` answers HTTP 200 (the server is past its start-up, not just listening)."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{url} did not answer HTTP 200 within {timeout:.0f} s")
+        time.sleep(0.3)

@@ -9,13 +9,11 @@ import os
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.servers import free_port, wait_for_port
+from tests.servers import free_port, wait_for_page, wait_for_port
 
 ROOT = Path(__file__).parents[1]
 EXAMPLES = ROOT / "examples"
@@ -119,9 +117,7 @@ def test_the_server_answers_without_pytorch(env, ingested, tmp_path):
     try:
         wait_for_port(server, port, timeout=180, log=log)
         url = f"http://127.0.0.1:{port}/"
-        deadline = time.monotonic() + 60
-        while urllib.request.urlopen(url, timeout=10).status != 200 and time.monotonic() < deadline:
-            time.sleep(0.5)
+        wait_for_page(url, 60)
         client = Client(url, verbose=False, analytics_enabled=False, download_files=False)
         result = client.predict("交叉巡察是怎么组织的", [], "问答", [], None, None, "全部", api_name="/ask")
         assert "交叉巡察" in json.dumps(result, ensure_ascii=False)

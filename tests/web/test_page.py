@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlparse
@@ -20,7 +19,7 @@ import pytest
 from docx import Document
 
 from conftest import ingest_examples
-from servers import free_port, wait_for_port
+from servers import free_port, wait_for_page, wait_for_port
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +52,7 @@ def server(tmp_path_factory, e5_embeddings, e5_model_dir):
                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     wait_for_port(process, port, 180, root / "serve.log")
-    time.sleep(1)
+    wait_for_page(url, 60)
     yield url
     process.terminate()
     process.wait(timeout=30)
