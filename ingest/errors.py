@@ -32,3 +32,12 @@ class UnknownDocumentError(XunshiError):
 class UsageError(XunshiError):
     """The command was asked for something it cannot do as given (an empty question, -k 0, a home
     that does not exist, a store with nothing in it); the CLI exits 2."""
+
+
+class EmptyStoreError(UsageError):
+    """A reading command on a store where nothing has been ingested yet."""
+
+
+class StoreBusyError(UsageError):
+    """Another process is writing the embedded store (or, for a writer that has to wait, still
+    reading it); the message names that process and the ways out. Nothing was changed."""

@@ -10,11 +10,13 @@ lacks its sentences (a store built before them) its sentences.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from chromadb.errors import NotFoundError
 
 from ingest.sentences import sentence_spans
 
@@ -69,16 +71,23 @@ class SentenceIndex:
     Args:
         client: The Chroma client that holds the chunk collection.
         chunk_collection: The chunk collection's name.
+        create: Create the collection if it is missing; without it (a reading command beside an
+            index older than sentence vectors) ``collection`` is None and nothing is found.
     """
 
-    def __init__(self, client: Any, chunk_collection: str) -> None:
+    def __init__(self, client: Any, chunk_collection: str, create: bool = True) -> None:
         self.client = client
         self.name = sentence_collection_name(chunk_collection)
         # Sentence spans of recently scored chunks (a chunk id never changes its text).
         self._span_cache: dict[str, list[tuple[int, int]]] = {}
-        self.collection = client.get_or_create_collection(
-            self.name, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
-        )
+        self.collection: Any = None
+        if create:
+            self.collection = client.get_or_create_collection(
+                self.name, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
+            )
+        else:
+            with contextlib.suppress(NotFoundError):
+                self.collection = client.get_collection(self.name, embedding_function=None)
 
     def upsert(self, ids: list[str], vectors: np.ndarray, texts: list[str], metadatas: list[dict[str, Any]],
                batch: int) -> None:
@@ -99,12 +108,12 @@ class SentenceIndex:
 
     def ids(self) -> Iterator[str]:
         """Every sentence id."""
-        return collection_ids(self.collection)
+        return collection_ids(self.collection) if self.collection is not None else iter(())
 
     def query(self, vector: Sequence[float], k: int, where: dict | None = None) -> list[SentenceHit]:
         """The ``k`` sentences nearest to ``vector`` (metadata filter ``where``), best first. Ids and
         distances only: reading the records' text and metadata would cost more than the search."""
-        if k <= 0:
+        if k <= 0 or self.collection is None:
             return []
         result = self.collection.query(query_embeddings=[list(map(float, vector))], n_results=k, where=where,
                                        include=["distances"])
@@ -126,7 +135,7 @@ class SentenceIndex:
         so only the vectors are read from the store."""
         spans = {cid: self._spans(cid, text) for cid, text in chunks}
         ids = [sentence_id(cid, i) for cid, _ in chunks for i in range(len(spans[cid]))]
-        if not ids:
+        if not ids or self.collection is None:
             return []
         found = self.collection.get(ids=ids, include=["embeddings"])
         vectors = dict(zip(found["ids"], found["embeddings"]))

@@ -17,8 +17,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
+from chromadb.errors import NotFoundError
 
-from ingest.errors import StoreError, UnknownDocumentError
+from ingest.errors import EmptyStoreError, StoreError, UnknownDocumentError
 from ingest.models import Chunk, SourceDocument
 from vectorstore.sentences import (SENTENCE_FORMAT, SENTENCE_MARK, SentenceIndex, chunk_of, collection_ids,
                                    sentence_records)
@@ -126,21 +127,34 @@ class ChunkStore:
         model_name: The embedding model's name, recorded in the collection and checked against
             it; None opens the store for listing and removing only.
         dimension: The embedding dimension, recorded and checked with the model name.
+        read_only: Open for a reading command: create nothing, claim nothing (an empty collection
+            stays unclaimed), and no sentence collection is made beside an older index.
+
+    Raises:
+        EmptyStoreError: read-only, and the collection does not exist (nothing was ever ingested).
     """
 
     def __init__(self, client: Any, collection: str, model_name: str | None = None,
-                 dimension: int | None = None) -> None:
+                 dimension: int | None = None, read_only: bool = False) -> None:
         self.client = client
         self.name = collection
         self.model_name = model_name
         self.dimension = dimension
-        self.collection = client.get_or_create_collection(
-            collection,
-            configuration={"hnsw": {"space": "cosine"}},
-            metadata=self._model_metadata() if model_name else None,
-            embedding_function=None,
-        )
-        self.sentences = SentenceIndex(client, collection)
+        self.read_only = read_only
+        if read_only:
+            try:
+                self.collection = client.get_collection(collection, embedding_function=None)
+            except NotFoundError as e:
+                raise EmptyStoreError("nothing has been ingested yet: run `xunshi ingest PATH` first "
+                                      "(see `xunshi docs list`)") from e
+        else:
+            self.collection = client.get_or_create_collection(
+                collection,
+                configuration={"hnsw": {"space": "cosine"}},
+                metadata=self._model_metadata() if model_name else None,
+                embedding_function=None,
+            )
+        self.sentences = SentenceIndex(client, collection, create=not read_only)
         if model_name:
             self._check_model()
 
@@ -151,8 +165,11 @@ class ChunkStore:
         meta = self.collection.metadata or {}
         stored_model, stored_dim = meta.get("embed_model"), meta.get("embed_dim")
         if self.collection.count() == 0 and (stored_model is None or meta.get(SENTENCE_MARK) != SENTENCE_FORMAT):
-            # Empty, and opened before any model was known (e.g. by `docs list` on a new home) or by
-            # an older version: claim it now, for this model and with sentence vectors.
+            # Empty, and opened before any model was known (e.g. by `docs remove` on a new home) or by
+            # an older version: claim it now, for this model and with sentence vectors (a reading
+            # command leaves that to the first writer).
+            if self.read_only:
+                return
             self.collection.modify(metadata={**meta, **self._model_metadata(), SENTENCE_MARK: SENTENCE_FORMAT})
             return
         if stored_model != self.model_name or stored_dim != self.dimension:
@@ -240,6 +257,8 @@ class ChunkStore:
     def sentences_ready(self) -> bool:
         """Whether every chunk's sentences are stored in the current format (an empty store is)."""
         current = self.client.get_collection(self.name, embedding_function=None)
+        if self.sentences.collection is None:  # read-only, beside an index older than sentence vectors
+            return current.count() == 0
         return (current.metadata or {}).get(SENTENCE_MARK) == SENTENCE_FORMAT or current.count() == 0
 
     def require_sentences(self) -> None:
