@@ -1,18 +1,20 @@
 """The ``xunshi`` command line. Results go to stdout (one JSON object with ``--json``); logs and
-progress go to stderr. Exit codes: 0 success, 1 some input failed, 2 usage error."""
+progress go to stderr. Exit codes: 0 success, 1 some input failed, 2 usage error (among them another
+process writing the same embedded store: ``vectorstore.writelock``)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import signal
 import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
 from assistant.settings import Settings
-from ingest.errors import ConfigError, UsageError, XunshiError
+from ingest.errors import ConfigError, EmptyStoreError, UsageError, XunshiError
 
 log = logging.getLogger("xunshi")
 
@@ -31,18 +33,43 @@ def _services():
 
 
 def _open_store(settings: Settings, with_model: bool = True) -> tuple[Any, Any]:
-    """(embeddings, store); without the model the store is opened for listing and removing only."""
+    """(embeddings, store) for a reading command: the store is opened as it is, creating and claiming
+    nothing (EmptyStoreError if nothing was ever ingested); without the model, for listing only."""
+    from vectorstore.store import ChunkStore
+
     services = _services()
     embeddings = services.build_embeddings(settings) if with_model else None
-    return embeddings, services.build_store(settings, services.build_chroma_client(settings), embeddings)
+    client = services.build_chroma_client(settings)
+    # Built here rather than by services.build_store, which has no read-only flag (yet).
+    model = (embeddings.model_name, embeddings.dimension) if embeddings is not None else (None, None)
+    return embeddings, ChunkStore(client, settings.collection, *model, read_only=True)
+
+
+def _writing_store(settings: Settings, embeddings: Any | None) -> Any:
+    """The store for a writing command (call it inside ``_writer(...).changing()``)."""
+    services = _services()
+    return services.build_store(settings, services.build_chroma_client(settings), embeddings)
+
+
+def _writer(settings: Settings, args: argparse.Namespace, page: str | None = None) -> Any:
+    """The right to write the embedded store under home, for this whole command (StoreBusyError,
+    exit 2, if another process holds it); a Chroma server needs none."""
+    from vectorstore.writelock import ServerWrites, WriterLock
+
+    if settings.chroma_url:
+        return ServerWrites()
+    return WriterLock(settings.home_dir, args.command_line, wait=args.wait, page=page)
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    embeddings, store = _open_store(settings)
-    indexer = _services().build_indexer(settings, store, embeddings, show_progress=not args.quiet)
-    report = indexer.ingest([Path(p) for p in args.paths])
-    if report.chunks:
-        _services().prepare_for_queries(settings, store, embeddings)
+    with _writer(settings, args) as writer:
+        embeddings = _services().build_embeddings(settings)
+        with writer.changing():
+            store = _writing_store(settings, embeddings)
+            indexer = _services().build_indexer(settings, store, embeddings, show_progress=not args.quiet)
+            report = indexer.ingest([Path(p) for p in args.paths])
+        if report.chunks:  # reads the store only: readers need not wait for it
+            _services().prepare_for_queries(settings, store, embeddings)
     for skipped in report.skipped:
         log.info("skipped %s: %s", skipped["source"], skipped["reason"])
     for failure in report.failed:
@@ -174,8 +201,10 @@ def cmd_precedents(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_terms(args: argparse.Namespace, settings: Settings) -> int:
     from assistant.precedents import as_dicts, list_terms
 
-    _, store = _open_store(settings, with_model=False)
-    terms = list_terms(store)
+    try:
+        terms = list_terms(_open_store(settings, with_model=False)[1])
+    except EmptyStoreError:
+        terms = []
     if args.json:
         _emit_json({"count": len(terms), "terms": as_dicts(terms)})
         return EXIT_OK
@@ -194,19 +223,27 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
               "user:sha256-of-password (comma-separated for several users), or keep --host 127.0.0.1",
               file=sys.stderr)
         return EXIT_USAGE
-    embeddings, store = _open_store(settings)
     services = _services()
-    indexer = services.build_indexer(settings, store, embeddings, show_progress=False)
-    if not store.sentences_ready:
-        # serve writes to the store anyway (uploads): bring an older index up to date first.
-        services.build_indexer(settings, store, embeddings).ensure_sentences()
-    retriever = services.build_retriever(settings, store, embeddings)
-    page = Services(settings, embeddings, store, indexer, retriever,
-                    services.build_answerer(settings, retriever, embeddings))
-    # Load the query engine and the lexical index now: the first question should not wait for them.
-    retriever.search("巡视", k=1)
-    print(f"xunshi: serving on http://{args.host}:{args.port}", file=sys.stderr)
-    serve(page, args.host, args.port)
+    url = f"http://{args.host}:{args.port}"
+    # The page is this home's one writer for as long as it runs: uploads and deletions go through it.
+    with _writer(settings, args, page=url) as writer:
+        embeddings = services.build_embeddings(settings)
+        with writer.changing():
+            store = _writing_store(settings, embeddings)
+            indexer = services.build_indexer(settings, store, embeddings, show_progress=False)
+            if not store.sentences_ready:
+                # serve writes to the store anyway (uploads): bring an older index up to date first.
+                services.build_indexer(settings, store, embeddings).ensure_sentences()
+            retriever = services.build_retriever(settings, store, embeddings)
+            page = Services(settings, embeddings, store, indexer, retriever,
+                            services.build_answerer(settings, retriever, embeddings), writing=writer.changing)
+            # Load the query engine, both vector indexes and the lexical index now: the first question
+            # should not wait for them, and no reading command should read the index files meanwhile.
+            retriever.search("巡视", k=1)
+        print(f"xunshi: serving on {url}", file=sys.stderr)
+        # `kill` stops the page as Ctrl-C does, so the writer lock is released on the way out.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        serve(page, args.host, args.port)
     return EXIT_OK
 
 
@@ -253,10 +290,14 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_docs_list(args: argparse.Namespace, settings: Settings) -> int:
-    _, store = _open_store(settings, with_model=False)
-    docs = store.documents()
+    try:
+        store = _open_store(settings, with_model=False)[1]
+    except EmptyStoreError:
+        store = None
+    docs = store.documents() if store is not None else []
     if args.json:
-        _emit_json({"documents": [d.as_dict() for d in docs], "count": len(docs), "chunks": store.count()})
+        _emit_json({"documents": [d.as_dict() for d in docs], "count": len(docs),
+                    "chunks": store.count() if store is not None else 0})
         return EXIT_OK
     if not docs:
         print("no documents yet: run `xunshi ingest PATH`")
@@ -267,8 +308,9 @@ def cmd_docs_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_docs_remove(args: argparse.Namespace, settings: Settings) -> int:
-    _, store = _open_store(settings, with_model=False)
-    removed = {doc_id: store.remove(doc_id) for doc_id in args.doc_ids}
+    with _writer(settings, args) as writer, writer.changing():
+        store = _writing_store(settings, None)
+        removed = {doc_id: store.remove(doc_id) for doc_id in args.doc_ids}
     if args.json:
         _emit_json({"removed": [{"doc_id": d, "chunks": n} for d, n in removed.items()]})
     else:
@@ -282,18 +324,21 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     from vectorstore.reindex import reindex
 
     services = _services()
-    embeddings = services.build_embeddings(settings)
-    client = services.build_chroma_client(settings)
     reindexed = added = 0
-    try:
-        store = None if args.full else services.build_store(settings, client, embeddings)
-    except StoreError:
-        store = None  # built with another model: everything is re-embedded
-    if store is not None:
-        # Same model: only what is missing (the sentence vectors of a store built before them).
-        added = services.build_indexer(settings, store, embeddings, show_progress=not args.quiet).ensure_sentences()
-    else:
-        reindexed = reindex(client, settings.collection, embeddings, not args.quiet)
+    with _writer(settings, args) as writer:
+        embeddings = services.build_embeddings(settings)
+        with writer.changing():
+            client = services.build_chroma_client(settings)
+            try:
+                store = None if args.full else services.build_store(settings, client, embeddings)
+            except StoreError:
+                store = None  # built with another model: everything is re-embedded
+            if store is not None:
+                # Same model: only what is missing (the sentence vectors of a store built before them).
+                indexer = services.build_indexer(settings, store, embeddings, show_progress=not args.quiet)
+                added = indexer.ensure_sentences()
+            else:
+                reindexed = reindex(client, settings.collection, embeddings, not args.quiet)
     if args.json:
         _emit_json({"reindexed": reindexed, "sentences_added": added, "embed_model": embeddings.model_name})
     elif store is not None:
@@ -343,6 +388,8 @@ def _check_usage(args: argparse.Namespace, settings: Settings) -> None:
             raise UsageError(f"the {name} is empty: give one, e.g. {_EXAMPLES.get(args.command, 'xunshi --help')}")
     if getattr(args, "k", None) is not None and args.k < 1:
         raise UsageError(f"-k must be 1 or more (got {args.k}): the number of passages to show")
+    if args.wait < 0:
+        raise UsageError(f"--wait must be 0 or more seconds (got {args.wait:g})")
     if args.command in READING_COMMANDS and not settings.chroma_url and not settings.home_dir.exists():
         raise UsageError(f"the data directory {settings.home_dir} does not exist: check --home / XUNSHI_HOME, "
                          "or create it with `xunshi ingest PATH`")
@@ -351,7 +398,7 @@ def _check_usage(args: argparse.Namespace, settings: Settings) -> None:
 def _require_documents(store: Any) -> None:
     """A search of an empty store says so instead of answering with nothing."""
     if store.count() == 0:
-        raise UsageError("nothing has been ingested yet: run `xunshi ingest PATH` first (see `xunshi docs list`)")
+        raise EmptyStoreError("nothing has been ingested yet: run `xunshi ingest PATH` first (see `xunshi docs list`)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -359,6 +406,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xunshi", description="巡视巡察材料离线助手 — offline assistant over inspection materials.")
     parser.add_argument("--home", type=Path, help="data directory (default: $XUNSHI_HOME or ~/.xunshi)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
+    parser.add_argument("--wait", type=float, default=60.0, metavar="SECONDS",
+                        help="how long to wait for another xunshi process that is changing (or, for a writer, "
+                             "reading) the embedded store before giving up (default 60)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def json_flag(p: argparse.ArgumentParser) -> None:
@@ -383,32 +433,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["hybrid", "dense", "lexical"], default="hybrid",
                    help="retriever: hybrid (default), dense (embeddings) or lexical (BM25)")
     json_flag(p)
-    p.set_defaults(func=cmd_search)
+    p.set_defaults(func=cmd_search, reads_store=True)
 
     p = sub.add_parser("ask", help="answer a question from the documents, with citations")
     p.add_argument("question", metavar="QUESTION")
     p.add_argument("--history", metavar="FILE.json", help='earlier turns: [{"role": "user", "content": ...}, ...]')
     add_filters(p)
     json_flag(p)
-    p.set_defaults(func=cmd_ask)
+    p.set_defaults(func=cmd_ask, reads_store=True)
 
     p = sub.add_parser("draft", help="draft a summary paragraph (一是…二是…) from the documents, cited")
     p.add_argument("topic", metavar="TOPIC")
     p.add_argument("--length", type=int, default=300, help="target length in characters (default 300)")
     add_filters(p)
     json_flag(p)
-    p.set_defaults(func=cmd_draft)
+    p.set_defaults(func=cmd_draft, reads_store=True)
 
     p = sub.add_parser("precedents", help="cases of a practice across documents, grouped, newest first")
     p.add_argument("query", metavar="QUERY", help="a named practice (see `xunshi terms`) or any description")
     add_filters(p)
     json_flag(p)
-    p.set_defaults(func=cmd_precedents)
+    p.set_defaults(func=cmd_precedents, reads_store=True)
 
     p = sub.add_parser("terms", help="named practices (“…”) and documents (《…》) found in the corpus")
     p.add_argument("--limit", type=int, default=0, help="show only the most frequent N (text output)")
     json_flag(p)
-    p.set_defaults(func=cmd_terms)
+    p.set_defaults(func=cmd_terms, reads_store=True)
 
     p = sub.add_parser("serve", help="the web chat (Gradio) on this machine")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; others need XUNSHI_AUTH)")
@@ -424,12 +474,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--answers", action="store_true",
                    help="measure the answer step instead: answer rate, verbatim share, refusal rate")
     json_flag(p)
-    p.set_defaults(func=cmd_eval)
+    p.set_defaults(func=cmd_eval, reads_store=True)
 
     docs = sub.add_parser("docs", help="list or remove documents").add_subparsers(dest="docs_command", required=True, metavar="ACTION")
     p = docs.add_parser("list", help="list the stored documents")
     json_flag(p)
-    p.set_defaults(func=cmd_docs_list)
+    p.set_defaults(func=cmd_docs_list, reads_store=True)
     p = docs.add_parser("remove", help="remove documents and all their chunks")
     p.add_argument("doc_ids", nargs="+", metavar="DOC_ID")
     json_flag(p)
@@ -465,8 +515,15 @@ def main(argv: list[str] | None = None) -> int:
     from assistant.services import apply_offline_environment
 
     apply_offline_environment(settings)
+    args.command_line = " ".join(["xunshi", *(sys.argv[1:] if argv is None else argv)])
     try:
         _check_usage(args, settings)
+        if getattr(args, "reads_store", False) and not settings.chroma_url:
+            from vectorstore.writelock import reading
+
+            # Held until the command ends: the writer changes nothing while the store is read.
+            with reading(settings.home_dir, args.wait):
+                return args.func(args, settings)
         return args.func(args, settings)
     except UsageError as e:
         print(f"xunshi: {e}", file=sys.stderr)

@@ -8,6 +8,7 @@ nothing of any host but this server: analytics are off and the theme uses system
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import html
@@ -16,7 +17,7 @@ import queue
 import re
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from typing import Any
 from assistant.answer import cited_pieces, split_sentences
 from assistant.checks import CITATION
 from assistant.settings import Settings
-from ingest.errors import ConfigError, XunshiError
+from ingest.errors import ConfigError, StoreBusyError, XunshiError
 from ingest.loaders import SUPPORTED_EXTENSIONS, is_supported
 from vectorstore.search import SearchFilters
 
@@ -43,7 +44,11 @@ CSS = """
 
 @dataclass
 class Services:
-    """What the page needs; built once by ``serve``, shared read-only by every session."""
+    """What the page needs; built once by ``serve``, shared read-only by every session.
+
+    ``writing()`` holds the store while an upload or a deletion changes it (reading commands in
+    other processes wait; ``vectorstore.writelock``).
+    """
 
     settings: Settings
     embeddings: Any
@@ -51,6 +56,7 @@ class Services:
     indexer: Any
     retriever: Any
     answerer: Any
+    writing: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext
 
 
 # --- rendering (pure functions, escaped) -----------------------------------------------------------
@@ -305,7 +311,12 @@ def build_app(services: Services) -> Any:
         with ingest_lock:
             for i, target in enumerate(stored):
                 progress((i, len(stored)), desc=f"导入 {target.name}")
-                report = s.indexer.ingest([target])
+                try:
+                    with s.writing():
+                        report = s.indexer.ingest([target])
+                except StoreBusyError as e:
+                    lines.append(f"✗ {esc(target.name)}：知识库正被其他命令读取，请稍后再试（{esc(str(e))}）")
+                    continue
                 if report.failed:
                     for failure in report.failed:
                         lines.append(f"✗ {esc(Path(failure['source']).name)}：{esc(failure['error'])}")
@@ -323,7 +334,12 @@ def build_app(services: Services) -> Any:
             return "请勾选“确认删除”后再点删除。", documents_table(s.store), gr.update(), gr.update()
         with ingest_lock:
             source = next(d.source for d in s.store.documents() if d.doc_id == catalogue[label])
-            chunks = s.store.remove(catalogue[label])
+            try:
+                with s.writing():
+                    chunks = s.store.remove(catalogue[label])
+            except StoreBusyError as e:
+                return (f"未删除：知识库正被其他命令读取，请稍后再试（{esc(str(e))}）", documents_table(s.store),
+                        gr.update(), gr.update())
             path = Path(source)
             if path.parent == upload_dir and not any(d.source == source for d in s.store.documents()):
                 path.unlink(missing_ok=True)
