@@ -35,14 +35,10 @@ def _services():
 def _open_store(settings: Settings, with_model: bool = True) -> tuple[Any, Any]:
     """(embeddings, store) for a reading command: the store is opened as it is, creating and claiming
     nothing (EmptyStoreError if nothing was ever ingested); without the model, for listing only."""
-    from vectorstore.store import ChunkStore
-
     services = _services()
     embeddings = services.build_embeddings(settings) if with_model else None
-    client = services.build_chroma_client(settings)
-    # Built here rather than by services.build_store, which has no read-only flag (yet).
-    model = (embeddings.model_name, embeddings.dimension) if embeddings is not None else (None, None)
-    return embeddings, ChunkStore(client, settings.collection, *model, read_only=True)
+    return embeddings, services.build_store(settings, services.build_chroma_client(settings), embeddings,
+                                            read_only=True)
 
 
 def _writing_store(settings: Settings, embeddings: Any | None) -> Any:
@@ -58,7 +54,7 @@ def _writer(settings: Settings, args: argparse.Namespace, page: str | None = Non
 
     if settings.chroma_url:
         return ServerWrites()
-    return WriterLock(settings.home_dir, args.command_line, wait=args.wait, page=page)
+    return WriterLock(settings.home_dir, args.command_line, wait=settings.store_wait, page=page)
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
@@ -388,8 +384,6 @@ def _check_usage(args: argparse.Namespace, settings: Settings) -> None:
             raise UsageError(f"the {name} is empty: give one, e.g. {_EXAMPLES.get(args.command, 'xunshi --help')}")
     if getattr(args, "k", None) is not None and args.k < 1:
         raise UsageError(f"-k must be 1 or more (got {args.k}): the number of passages to show")
-    if args.wait < 0:
-        raise UsageError(f"--wait must be 0 or more seconds (got {args.wait:g})")
     if args.command in READING_COMMANDS and not settings.chroma_url and not settings.home_dir.exists():
         raise UsageError(f"the data directory {settings.home_dir} does not exist: check --home / XUNSHI_HOME, "
                          "or create it with `xunshi ingest PATH`")
@@ -406,9 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xunshi", description="巡视巡察材料离线助手 — offline assistant over inspection materials.")
     parser.add_argument("--home", type=Path, help="data directory (default: $XUNSHI_HOME or ~/.xunshi)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
-    parser.add_argument("--wait", type=float, default=60.0, metavar="SECONDS",
+    parser.add_argument("--wait", type=float, default=None, metavar="SECONDS",
                         help="how long to wait for another xunshi process that is changing (or, for a writer, "
-                             "reading) the embedded store before giving up (default 60)")
+                             "reading) the embedded store before giving up (default $XUNSHI_STORE_WAIT or 60)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def json_flag(p: argparse.ArgumentParser) -> None:
@@ -507,6 +501,8 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {"home": args.home} if args.home else {}
     if getattr(args, "chunk_size", None):
         overrides["chunk_size"] = args.chunk_size
+    if args.wait is not None:
+        overrides["store_wait"] = args.wait
     try:
         settings = Settings(**overrides)
     except ValueError as e:
@@ -522,7 +518,7 @@ def main(argv: list[str] | None = None) -> int:
             from vectorstore.writelock import reading
 
             # Held until the command ends: the writer changes nothing while the store is read.
-            with reading(settings.home_dir, args.wait):
+            with reading(settings.home_dir, settings.store_wait):
                 return args.func(args, settings)
         return args.func(args, settings)
     except UsageError as e:

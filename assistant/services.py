@@ -75,13 +75,14 @@ def build_embeddings(settings: Settings) -> Any:
     return load_embeddings(embedding_config(settings))
 
 
-def build_store(settings: Settings, client: Any, embeddings: Any | None = None) -> Any:
-    """The chunk store; without embeddings it is opened for listing and removing only."""
+def build_store(settings: Settings, client: Any, embeddings: Any | None = None, read_only: bool = False) -> Any:
+    """The chunk store; without embeddings it is opened for listing and removing only. ``read_only``:
+    opened as it is, creating and claiming nothing (EmptyStoreError if nothing was ever ingested)."""
     from vectorstore.store import ChunkStore
 
     if embeddings is None:
-        return ChunkStore(client, settings.collection)
-    return ChunkStore(client, settings.collection, embeddings.model_name, embeddings.dimension)
+        return ChunkStore(client, settings.collection, read_only=read_only)
+    return ChunkStore(client, settings.collection, embeddings.model_name, embeddings.dimension, read_only=read_only)
 
 
 def build_indexer(settings: Settings, store: Any, embeddings: Any, show_progress: bool = True) -> Any:

@@ -94,6 +94,11 @@ class Settings(BaseSettings):
         default=None,
         description="URL of a Chroma server (http://host:port); unset = embedded store under home.",
     )
+    store_wait: float = Field(
+        default=60.0, ge=0,
+        description="Seconds a command waits for another xunshi process changing (or, for a writer, reading) the "
+        "embedded store before giving up with exit 2 (`--wait` overrides it).",
+    )
     collection: str = Field(default="xunshi_chunks", description="Chroma collection name.")
     hub_offline: bool = Field(
         default=True,
