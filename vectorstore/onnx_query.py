@@ -100,7 +100,7 @@ def export_query_encoder(model: SentenceTransformer, model_dir: Path, cache_dir:
     if backend is None:
         logger.info("Query embedding stays on PyTorch: the model has no fast (tokenizers) tokenizer")
         return False
-    logger.warning("Preparing the query engine for %s (once, about half a minute): exporting it to %s",
+    logger.warning("Preparing the query engine for %s (once, up to a minute): exporting it to %s",
                    model_dir.name, folder)
     cache_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=cache_dir, prefix=".export-"))
@@ -114,7 +114,8 @@ def export_query_encoder(model: SentenceTransformer, model_dir: Path, cache_dir:
         pooling, normalize = pipeline
         plan = {"format": EXPORT_FORMAT, "pooling": pooling, "normalize": normalize,
                 "max_length": int(model.max_seq_length), "dimension": dimension, "prompts": prompts,
-                "tokenizer": kind, "split_special_tokens": split_special, "pad_id": int(model.tokenizer.pad_token_id or 0),
+                "tokenizer": kind, "split_special_tokens": split_special,
+                "pad_id": int(model.tokenizer.pad_token_id or 0),
                 "pad_token": str(model.tokenizer.pad_token or "")}
         (work / PLAN).write_text(json.dumps(plan, ensure_ascii=False, indent=2), encoding="utf-8")
         if folder.exists():  # an incomplete earlier attempt, or another process's finished one

@@ -106,7 +106,8 @@ def save_query_tokenizer(backend: Any, folder: Path, split_special_tokens: bool)
     # The pieces tokenizer leaves the added tokens out: it is only used where the model's tokenizer
     # reads special tokens in the text as plain text (split_special_tokens); the post-processor
     # inserts <s> and </s> by id.
-    if split_special_tokens and model.get("type") == "Unigram" and not model.get("byte_fallback") and model.get("unk_id") is not None:
+    unigram = model.get("type") == "Unigram" and not model.get("byte_fallback") and model.get("unk_id") is not None
+    if split_special_tokens and unigram:
         vocab = model["vocab"]
         specials = _leading_specials(vocab, spec.get("added_tokens") or [])
         if model["unk_id"] < specials:
