@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import shutil
+import sys
 import tempfile
 import threading
 from collections.abc import Iterable
@@ -120,12 +121,13 @@ class ChineseTokenizer:
         for token in self._segmenter(for_query).cut_for_search(text.lower()):
             token = token.strip()
             if token and _KEEP.search(token) and token not in STOPWORDS and not _PLACEHOLDER.match(token):
-                out.append(token)
+                # One object per distinct word: a large store repeats a few thousand words millions of times.
+                out.append(sys.intern(token))
         return out
 
     def phrase_tokens(self, text: str, terms: Iterable[str] | None = None) -> list[str]:
         """One ``"“term”"`` token for every harvested term that occurs in ``text``."""
-        return [f"“{t}”" for t in (self.terms if terms is None else terms) if t in text]
+        return [sys.intern(f"“{t}”") for t in (self.terms if terms is None else terms) if t in text]
 
     def tokenize(self, text: str, for_query: bool = False) -> list[str]:
         """All tokens of ``text``."""
@@ -227,7 +229,7 @@ class LexicalIndex:
         except (OSError, ValueError):
             return
         if data.get("format") == CACHE_FORMAT:
-            self._tokens = dict(zip(data["ids"], data["tokens"]))
+            self._tokens = {cid: [sys.intern(t) for t in chunk] for cid, chunk in zip(data["ids"], data["tokens"])}
             self.tokenizer.add_terms(data["terms"])
 
     def _load(self, state: tuple[str, int]) -> bool:
