@@ -103,6 +103,7 @@ def prepare_for_queries(settings: Settings, store: Any, embeddings: Any) -> None
     """After an ingest: export the model for queries (once) and bring the lexical cache up to date,
     so that the first search after it starts as fast as any other."""
     embeddings.prepare_queries()
+    embeddings.release_passage_model()
     build_lexical(settings, store).ensure_current()
 
 

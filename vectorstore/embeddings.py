@@ -9,6 +9,7 @@ fetched from the network while ``config.hub_offline`` is true (the default).
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import re
@@ -104,6 +105,12 @@ class _Lazy(Generic[T]):
                     self._value, self._loaded = self._load(), True
         return self._value
 
+    def release(self) -> None:
+        """Forget the value when it can be made again (the next ``get`` makes it)."""
+        if self._load is not None:
+            with self._lock:
+                self._value, self._loaded = None, False
+
 
 class SentenceTransformerEmbeddings:
     """A model's query and passage engines with its prompts; also LangChain's ``Embeddings``
@@ -169,6 +176,12 @@ class SentenceTransformerEmbeddings:
         """Make the query engine now (exporting the model if it never was); returns ``query_engine``.
         Ingest calls it so that the first search after it starts fast."""
         return self.query_engine
+
+    def release_passage_model(self) -> None:
+        """Drop the PyTorch model, when it can be loaded again: ingest does, once its passages are
+        embedded, so that what follows (the lexical index) does not stand on the model's memory."""
+        self._model.release()
+        gc.collect()
 
     @property
     def dimension(self) -> int:

@@ -61,6 +61,12 @@ def harvest_terms(texts: Iterable[str]) -> set[str]:
     return {t for t in terms if len(t) >= 2}
 
 
+def _shared(metadata: dict[str, Any]) -> dict[str, Any]:
+    """``metadata`` with its keys and text values interned: every chunk of a document repeats its
+    title, source and section, and a large store holds hundreds of thousands of them."""
+    return {sys.intern(k): sys.intern(v) if isinstance(v, str) else v for k, v in metadata.items()}
+
+
 class ChineseTokenizer:
     """jieba (search mode) with the domain dictionary, plus whole-phrase tokens for harvested terms.
 
@@ -176,7 +182,7 @@ class LexicalIndex:
         for record in self.store.iter_records():
             ids.append(record["id"])
             texts.append(record["text"])
-            metas.append(record["metadata"])
+            metas.append(_shared(record["metadata"]))
         terms = harvest_terms(texts)
         new_terms = terms - self.tokenizer.terms
         self.tokenizer.add_terms(new_terms)
@@ -250,7 +256,7 @@ class LexicalIndex:
                 log.warning("lexical index: the cache in %s cannot be read (%s); rebuilding it", folder, e)
                 return False
         self.tokenizer.add_terms(data["terms"])
-        self._install(state, data["ids"], data["texts"], data["metas"], {}, bm25)
+        self._install(state, data["ids"], data["texts"], [_shared(m) for m in data["metas"]], {}, bm25)
         self.tokenised = 0
         log.debug("lexical index: reused the cache (%d chunks)", len(self._ids))
         return True
