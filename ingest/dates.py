@@ -209,7 +209,7 @@ def date_from_headnote(paragraphs: list[str]) -> Date | None:
     return max(dates, default=None)
 
 
-def _issue_date(paragraph: str, at_head: bool) -> Date | None:
+def _issue_date(paragraph: str, at_head: bool, signed: bool = False) -> Date | None:
     text = paragraph.strip().translate(_FULLWIDTH)
     if not text or len(text) > MAX_ISSUE_LINE or "《" in text:
         return None
@@ -229,7 +229,7 @@ def _issue_date(paragraph: str, at_head: bool) -> Date | None:
     if not start and date.month and text[end:].strip() and _DATELINE_REST.match(text[end:]):
         return date  # a dateline: the date with its time or source
     # The date of a 公告 or a letter standing before the text it publishes, signed or not.
-    return date if (date := _signed(text)) and date.day else None
+    return date if signed and (date := _signed(text)) and date.day else None
 
 
 def date_issued(paragraphs: list[str], furniture: Iterable[str] = ()) -> Date | None:
@@ -241,9 +241,12 @@ def date_issued(paragraphs: list[str], furniture: Iterable[str] = ()) -> Date | 
             (``发布时间：2023-05-12``, ``2017年08月22日09:55 来源：人民网``), read first.
     """
     head = paragraphs[:ISSUE_HEAD_PARAGRAPHS]
-    foot = paragraphs[max(len(head), len(paragraphs) - TAIL_PARAGRAPHS):]
-    candidates = [(p, True) for p in furniture] + [(p, True) for p in head] + [(p, False) for p in reversed(foot)]
-    return next((d for p, at_head in candidates if (d := _issue_date(p, at_head))), None)
+    foot_start = len(paragraphs) - TAIL_PARAGRAPHS
+    foot = paragraphs[max(len(head), foot_start):]
+    # A signed date at the head dates a 公告 before its text; among the last lines it is the 落款.
+    candidates = ([(p, True, False) for p in furniture] + [(p, True, i < foot_start) for i, p in enumerate(head)]
+                  + [(p, False, False) for p in reversed(foot)])
+    return next((d for p, at_head, signed in candidates if (d := _issue_date(p, at_head, signed))), None)
 
 
 def date_signed(paragraphs: list[str]) -> Date | None:
