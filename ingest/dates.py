@@ -221,7 +221,8 @@ def _issue_date(paragraph: str, at_head: bool, signed: bool = False) -> Date | N
     if not found:
         return None
     start, end, date = found[-1]
-    if _ISSUE_VERB.search(text[end:]) and date.month and not re.search(r"[。，,；;]", text):
+    if _ISSUE_VERB.search(text[end:]) and date.month and not re.search(r"[。，,；;]", text) \
+            and not re.search(r"[（(].*[）)]", text[end:]):  # "…2021年3月5日（此件公开发布）" is a 落款
         return date
     if not at_head:
         return None
