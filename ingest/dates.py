@@ -56,7 +56,7 @@ MAX_ISSUE_LINE = 80
 _ISSUE_LABEL = re.compile(r"(?:发布|印发|发文|成文|公布|发表|签发)?(?:时间|日期)\s*[:：]\s*")
 _ISSUE_VERB = re.compile(r"(?:印发|发布|公布|签发)\s*[）)]?$")
 _DATELINE_REST = re.compile(r"^\s*(?:\d{1,2}:\d{2}(?::\d{2})?)?\s*(?:(?:来源|作者|编辑|浏览)\s*[:：].*)?$")
-# A signing body before the date on a 落款 line: no sentence punctuation, separated by a space.
+# A signing body before the date on a 落款 line (after a space, or glued to it by cleaning): no sentence punctuation.
 _SIGNATURE = re.compile(r"^[^。，,、；;：:！？!?“”《》]{0,40}$")
 # What may follow a 落款 date on its line once cleaning has glued the next line to it: a bracketed
 # note (（此件公开发布）) or a labelled line (书记员：…, 抄送：…).
