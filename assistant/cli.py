@@ -185,7 +185,7 @@ def cmd_precedents(args: argparse.Namespace, settings: Settings) -> int:
     if not groups:
         print(f"没有找到与“{args.query}”相关的先例。")
     for g in groups:
-        facts = " · ".join(str(x) for x in (g.year, g.level) if x)
+        facts = " · ".join(str(x) for x in (g.date or g.year, g.level) if x)
         print(f"■ {g.title}" + (f"（{facts}）" if facts else "") + f"  [{g.doc_id}]")
         for case in g.cases:
             print(f"  › {case.section}" if case.section else "  ›")
@@ -298,7 +298,7 @@ def cmd_docs_list(args: argparse.Namespace, settings: Settings) -> int:
     if not docs:
         print("no documents yet: run `xunshi ingest PATH`")
     for d in docs:
-        meta = " ".join(str(v) for v in (d.year, d.level) if v)
+        meta = " ".join(str(v) for v in (d.date or d.year, d.level) if v)
         print(f"{d.doc_id}  {d.title}  [{meta or '-'}]  {d.chunks} chunks  {d.source}")
     return EXIT_OK
 

@@ -1,7 +1,7 @@
 """Precedents and terms: where a practice was used, across documents, years and levels.
 
 ``precedents`` answers "who has done X before?": the matching passages grouped by document,
-newest first. A named practice (“推磨式”) or document title (《…》) found in the corpus is matched
+newest first (by the document's date of issue or publication, ``ingest.dates``). A named practice (“推磨式”) or document title (《…》) found in the corpus is matched
 exhaustively and verbatim inside the store; any other query goes through hybrid search and the
 relevance threshold. ``terms`` lists those named practices and titles with their counts and documents.
 """
@@ -44,6 +44,8 @@ class PrecedentGroup:
     level: str | None
     source: str
     cases: list[Case] = field(default_factory=list)
+    # ISO YYYY-MM-DD or YYYY-MM in ``year``, where the document states it.
+    date: str | None = None
 
 
 @dataclass
@@ -94,8 +96,8 @@ def split_sentence_texts(text: str) -> list[str]:
 
 
 def _meta(p: Passage) -> dict[str, Any]:
-    return {"doc_id": p.doc_id, "title": p.title, "year": p.year, "level": p.level, "source": p.source,
-            "section": p.section, "start": p.start}
+    return {"doc_id": p.doc_id, "title": p.title, "year": p.year, "date": p.date, "level": p.level,
+            "source": p.source, "section": p.section, "start": p.start}
 
 
 def _group(items: list[tuple[dict[str, Any], Case]]) -> list[PrecedentGroup]:
@@ -105,13 +107,16 @@ def _group(items: list[tuple[dict[str, Any], Case]]) -> list[PrecedentGroup]:
         group = groups.get(meta["doc_id"])
         if group is None:
             group = groups[meta["doc_id"]] = PrecedentGroup(
-                meta["doc_id"], meta["title"], meta.get("year") or None, meta.get("level") or None, meta["source"])
+                meta["doc_id"], meta["title"], meta.get("year") or None, meta.get("level") or None, meta["source"],
+                date=meta.get("date") or None)
         group.cases.append(case)
         starts[case.chunk_id] = int(meta.get("start") or 0)
     for group in groups.values():
         group.cases.sort(key=lambda c: starts.get(c.chunk_id, 0))
-    # Newest first; undated documents last, then by title for a stable order.
-    return sorted(groups.values(), key=lambda g: (-(g.year or 0), g.title))
+    # Newest first: by year, then by date inside a year (a document known only to its year after
+    # the dated ones of that year); undated documents last; then by title for a stable order.
+    by_title = sorted(groups.values(), key=lambda g: g.title)
+    return sorted(by_title, key=lambda g: (g.year or 0, g.date or ""), reverse=True)
 
 
 def list_terms(store: Any) -> list[Term]:

@@ -259,7 +259,7 @@ def build_app(services: Services) -> Any:
         _, groups = find_precedents(s.retriever, query, s.settings.relevance_threshold, filters)
         citations, lines, n = [], [], 0
         for g in groups:
-            facts = " · ".join(str(x) for x in (g.year, g.level) if x)
+            facts = " · ".join(str(x) for x in (g.date or g.year, g.level) if x)
             lines.append(f"■ {g.title}" + (f"（{facts}）" if facts else ""))
             for case in g.cases:
                 n += 1

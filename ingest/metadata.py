@@ -1,4 +1,6 @@
-"""Document metadata read off the text: ids, hashes, year, administrative level.
+"""Document metadata read off the text: ids, hashes, the year a title names, administrative level.
+
+The date of a document (title, file name, 题注, 落款, …) is read in ``ingest.dates``.
 
 Levels are the ranks of the party committee or government whose work a document records:
 自治区 / 省 / 市 / 县. The four municipalities directly under the central government (直辖市:
@@ -27,16 +29,6 @@ _ALL_PROVINCES = re.compile(r"省、自治区、直辖市(?:党委|委员会|纪
 _YEAR = re.compile(r"((?:19|20)\d{2})年")
 # A year standing alone at the end of a title ("中国共产党纪律处分条例 2023") or before 版.
 _BARE_YEAR = re.compile(r"(?<![\d.])((?:19|20)\d{2})(?:\s*版|\s*[）)]?\s*$)")
-# A 题注 under a title: "（2021年12月6日中共中央政治局会议审议批准 2021年12月24日中共中央发布）",
-# "(2019.1.1起施行）", "（中纪发〔2010〕13号 2010年4月1日）"; a blank line may cut it in two,
-# so a piece that only opens or only closes the bracket counts too. "（一）" opens an item, not a 题注.
-_HEADNOTE = re.compile(r"^(?![（(][一二三四五六七八九十\d]+[）)])(?:[（(][^。]{4,100}|[^。（(]{4,100}[）)])$")
-_HEADNOTE_YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?:年|[.．-]\d{1,2}[.．-]\d{1,2})")
-# The headnote sits among the first few paragraphs.
-HEADNOTE_LOOKAHEAD = 3
-# The last article of a regulation: "本条例自2016年7月8日起施行。"
-_IN_FORCE = re.compile(r"自((?:19|20)\d{2})年\d{1,2}月\d{1,2}日起施行")
-IN_FORCE_LOOKBEHIND = 3
 LEVELS = ("自治区", "省", "市", "县")
 # How far into the lead paragraph a level may be read from when the title does not say.
 LEVEL_LOOKAHEAD = 300
@@ -61,33 +53,6 @@ def year_from_title(title: str) -> int | None:
     """The year a title names (``2021年…``, ``…条例 2023``); redacted years (``20xx年``) give None."""
     match = _YEAR.search(title) or _BARE_YEAR.search(title)
     return int(match.group(1)) if match else None
-
-
-def year_from_headnote(body: str) -> int | None:
-    """The latest year of the 题注 under a title (adoption, revision, publication), or None.
-
-    The 题注 is a paragraph wholly in brackets among the first paragraphs of the body; a regulation
-    revised in 2023 gives 2023, not the year it was first adopted.
-    """
-    years = [
-        int(year)
-        for paragraph in body.split("\n")[:HEADNOTE_LOOKAHEAD]
-        if _HEADNOTE.match(paragraph.strip())
-        for year in _HEADNOTE_YEAR.findall(paragraph)
-    ]
-    return max(years, default=None)
-
-
-def year_in_force(body: str) -> int | None:
-    """The year a regulation's last article puts it in force (``本条例自2016年7月8日起施行``), or None."""
-    years = [int(y) for paragraph in body.split("\n")[-IN_FORCE_LOOKBEHIND:] for y in _IN_FORCE.findall(paragraph)]
-    return years[-1] if years else None
-
-
-def document_year(title: str, body: str) -> int | None:
-    """The year of a document: the one its title names, else the one of its 题注, else the year its
-    closing article puts it in force."""
-    return year_from_title(title) or year_from_headnote(body) or year_in_force(body)
 
 
 def lead_paragraph(body: str) -> str:

@@ -48,6 +48,10 @@ class SourceDocument:
     """One article: a whole file, or one article of a compilation (汇编).
 
     ``text`` is the cleaned text (paragraphs joined by newlines); chunk spans index into it.
+    ``date`` is the date of issue or publication, ISO ``YYYY-MM-DD`` or ``YYYY-MM`` where the text
+    gives no day, None where it gives only the year or nothing; when known, its year is ``year``.
+    ``date_source`` says where they were read (``ingest.dates``): ``headnote``, or ``title, headnote``
+    when the year and the full date came from two places.
     """
 
     doc_id: str
@@ -60,6 +64,8 @@ class SourceDocument:
     year: int | None = None
     level: str | None = None
     format: str = "txt"
+    date: str | None = None
+    date_source: str | None = None
     # How many documents the file holds (a compilation holds several): lets the store tell that
     # an article was removed while its file stayed the same.
     file_documents: int = 1

@@ -24,7 +24,8 @@ from ingest.compilation import detect_title
 from ingest.errors import LoadError
 from ingest.loaders import refuse_too_large
 from ingest.loaders.text import stream_lines
-from ingest.metadata import detect_level, document_year, make_doc_id
+from ingest.dates import document_date
+from ingest.metadata import detect_level, make_doc_id
 from ingest.models import Chunk, Line, SourceDocument
 from ingest.structure import SectionTracker
 
@@ -96,8 +97,10 @@ def scan_large_text(path: Path, file_hash: str, size: int, part_chars: int = PAR
     path = path.resolve()
     digest = hashlib.sha256()
     first: SourceDocument | None = None
+    last_text = ""
     count = 0
     for part, chunks in _chunked_parts(path, str(path), file_hash, size, part_chars):
+        last_text = part.text
         if first is None:
             first = part
             digest.update(f"{part.title}\n".encode())
@@ -107,8 +110,11 @@ def scan_large_text(path: Path, file_hash: str, size: int, part_chars: int = PAR
         count += len(chunks)
     if first is None or not count:
         raise LoadError("no text left after cleaning")
-    doc = replace(first, text="", paragraphs=[], content_hash=digest.hexdigest(),
-                  year=document_year(first.title, first.text), level=detect_level(first.title, first.text))
+    # The head of the first part holds the 题注, the foot of the last the 落款 and closing article.
+    head_and_foot = first.text if last_text is first.text else f"{first.text}\n{last_text}"
+    dated = document_date(first.title, head_and_foot, path.stem)
+    doc = replace(first, text="", paragraphs=[], content_hash=digest.hexdigest(), year=dated.year, date=dated.date,
+                  date_source=dated.sources, level=detect_level(first.title, first.text))
     return doc, count
 
 

@@ -70,6 +70,7 @@ def test_docs_list_remove_and_reingest(home, env, ingested):
     assert listed["count"] == 3 and listed["chunks"] == ingested["chunks"]
     victim = next(d for d in listed["documents"] if d["title"] == "2021年巡视巡察工作综述")
     assert victim["year"] == 2021 and victim["level"] == "省"
+    assert victim["date"] is None  # the article names its year, no day or month
     removed = run(home, "docs", "remove", victim["doc_id"])
     assert removed.returncode == 0 and victim["doc_id"] in removed.stdout
     after = one_json(run(home, "docs", "list", "--json").stdout)
@@ -202,7 +203,7 @@ def test_draft_precedents_terms_json(home, env, ingested):
     payload = one_json(precedents.stdout)
     assert payload["matched"] == "term" and payload["count"] >= 1
     group = payload["documents"][0]
-    assert set(group) >= {"doc_id", "title", "year", "level", "cases"} and group["cases"][0]["section"]
+    assert set(group) >= {"doc_id", "title", "year", "date", "level", "cases"} and group["cases"][0]["section"]
     terms = one_json(run(home, "terms", "--json", env=env).stdout)
     assert any(t["term"] == "推磨式" and t["kind"] == "practice" for t in terms["terms"])
 

@@ -61,6 +61,8 @@ class Passage:
     sentence: str | None = None
     sentence_start: int | None = None
     sentence_end: int | None = None
+    # The document's date of issue or publication (ISO YYYY-MM-DD or YYYY-MM), where known.
+    date: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
@@ -81,6 +83,7 @@ def passage_from_hit(hit: Hit, rank: int, score: float | None = None,
         rank=rank,
         chunk_id=hit.chunk_id,
         year=meta.get("year") or None,
+        date=meta.get("date") or None,
         level=meta.get("level") or None,
         page=None if meta.get("page", NO_PAGE) == NO_PAGE else meta["page"],
         start=meta.get("start", 0),

@@ -49,6 +49,7 @@ class StoredDocument:
     added_at: str
     file_documents: int = 1
     versions: int = 1
+    date: str | None = None
 
     @property
     def complete(self) -> bool:
@@ -62,6 +63,7 @@ class StoredDocument:
             "title": self.title,
             "source": self.source,
             "year": self.year,
+            "date": self.date,
             "level": self.level,
             "chunks": self.chunks,
             "content_hash": self.content_hash,
@@ -98,6 +100,8 @@ def chunk_metadata(doc: SourceDocument, chunk: Chunk, total: int, added_at: str,
         "content_hash": doc.content_hash,
         "file_hash": doc.file_hash,
         "year": doc.year if doc.year is not None else 0,
+        # ISO YYYY-MM-DD or YYYY-MM, "" when unknown: sorts as text, newest last.
+        "date": doc.date or "",
         "level": doc.level or "",
         "format": doc.format,
         "section": chunk.section,
@@ -400,6 +404,7 @@ class ChunkStore:
                 added_at=meta["added_at"],
                 file_documents=meta.get("file_documents", 1),
                 versions=len(versions[doc_id]),
+                date=meta.get("date") or None,
             )
             for doc_id, meta in heads.items()
             if doc_id in versions
