@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import re
 
+from ingest.official import CLOSING_LOOKBEHIND, document_number_year, issuing_body, signing_year
+
 _MUNICIPALITY = "(?:北京|上海|天津|重庆)市"
 # Earliest mention wins; 区委/旗委 are county-level, 州委/盟委 city-level (地级).
 _LEVEL_PATTERNS = [
@@ -37,6 +39,8 @@ HEADNOTE_LOOKAHEAD = 3
 # The last article of a regulation: "本条例自2016年7月8日起施行。"
 _IN_FORCE = re.compile(r"自((?:19|20)\d{2})年\d{1,2}月\d{1,2}日起施行")
 IN_FORCE_LOOKBEHIND = 3
+# An official document's 文号 stands under its issuing body, among the first paragraphs.
+DOCUMENT_NUMBER_LOOKAHEAD = 5
 LEVELS = ("自治区", "省", "市", "县")
 # How far into the lead paragraph a level may be read from when the title does not say.
 LEVEL_LOOKAHEAD = 300
@@ -85,9 +89,17 @@ def year_in_force(body: str) -> int | None:
 
 
 def document_year(title: str, body: str) -> int | None:
-    """The year of a document: the one its title names, else the one of its 题注, else the year its
-    closing article puts it in force."""
-    return year_from_title(title) or year_from_headnote(body) or year_in_force(body)
+    """The year of a document: the one of its 文号 (an official document's issue), else the one its
+    title names, else the one of its 题注, else the year its closing article puts it in
+    force, else the year of the date that closes it (an official document's signing date)."""
+    paragraphs = body.split("\n")
+    return (
+        document_number_year(paragraphs[:DOCUMENT_NUMBER_LOOKAHEAD])
+        or year_from_title(title)
+        or year_from_headnote(body)
+        or year_in_force(body)
+        or signing_year(paragraphs[-CLOSING_LOOKBEHIND:])
+    )
 
 
 def lead_paragraph(body: str) -> str:
@@ -100,12 +112,14 @@ def lead_paragraph(body: str) -> str:
 
 
 def detect_level(title: str, body: str) -> str | None:
-    """自治区 / 省 / 市 / 县 when the title, or else the lead paragraph of the body, makes it evident.
+    """自治区 / 省 / 市 / 县 when the title, or else an official document's issuing body, or else the lead
+    paragraph of the body, makes it evident.
 
     The lead is where a summary names whose work it records ("2021年，自治区党委巡视工作……");
     committees named further on are mostly examples, cases or quotations.
     """
-    for text in (title, lead_paragraph(body)[:LEVEL_LOOKAHEAD]):
+    issuer = issuing_body(body.split("\n")[:DOCUMENT_NUMBER_LOOKAHEAD]) or ""
+    for text in (title, issuer, lead_paragraph(body)[:LEVEL_LOOKAHEAD]):
         text = _ALL_PROVINCES.sub("", text)
         found = [(m.start(), level) for level, pattern in _LEVEL_PATTERNS if (m := pattern.search(text))]
         if found:
