@@ -3,7 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-# The page tests drive Debian's Chromium (never a downloaded browser) and need a CJK font to render Chinese.
+# The page tests drive Debian's Chromium (never a downloaded browser) and need a CJK font to render Chinese;
+# the OCR tests typeset their scans in the same font (Noto CJK).
 if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "test: installing chromium and fonts-noto-cjk from Debian" >&2
