@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def load_image(path: Path) -> LoadedFile:
         with Image.open(path) as image:
             if image.width * image.height > MAX_PIXELS:
                 raise LoadError(f"image too large ({image.width}x{image.height} pixels, limit {MAX_PIXELS:,})")
-            lines = ocr_lines(_frames(image))
+            lines = ocr_lines(_frames(image), name=path.name)
     except LoadError:
         raise
     except UnidentifiedImageError as e:
@@ -51,17 +52,18 @@ def load_image(path: Path) -> LoadedFile:
     return LoadedFile(lines=lines, format="image")
 
 
-def ocr_lines(pages: Iterable[Image.Image], first_page: int = 1) -> list[Line]:
+def ocr_lines(pages: Iterable[Image.Image], first_page: int = 1, name: str = "") -> list[Line]:
     """OCR each page image; lines keep their page number and may be re-joined (a scan's line break
     says nothing about sentences). No blank line is put between pages, as for a PDF. A blank page
     is skipped without running OCR."""
     lines: list[Line] = []
     for number, page in enumerate(pages, start=first_page):
         if not has_ink(page):
-            logger.info("page %d is blank", number)
+            logger.info("%s: page %d is blank", name, number)
             continue
+        started = time.perf_counter()
         texts = recognise_page(page)
-        logger.info("page %d: %d lines recognised", number, len(texts))
+        logger.info("%s: page %d read by OCR in %.1f s, %d lines", name, number, time.perf_counter() - started, len(texts))
         lines.extend(Line(text, page=number, joinable=True) for text in texts)
     return lines
 

@@ -10,12 +10,12 @@ from PIL import Image
 
 from ingest.errors import LoadError
 from ingest.loaders.image import ocr_lines
+from ingest.loaders.ocr import MAX_SIDE
 from ingest.models import Line
 
-# Render resolution: 200 dpi reads 五号 text well; a page's long side is kept within what the
-# engine reads (see ocr.MAX_SIDE), so a larger page is rendered at a lower resolution.
+# Render resolution, and at most the pixels the engine reads (an A4 page comes out at ~140 dpi).
 RENDER_DPI = 200
-MAX_RENDER_SIDE = 2000
+MAX_RENDER_SIDE = MAX_SIDE
 
 
 def ocr_pdf_pages(path: Path, numbers: Iterable[int]) -> dict[int, list[Line]]:
@@ -29,7 +29,7 @@ def ocr_pdf_pages(path: Path, numbers: Iterable[int]) -> dict[int, list[Line]]:
     except pdfium.PdfiumError as e:
         raise LoadError(f"cannot render the scanned pages of this PDF: {e}") from e
     try:
-        return {number: ocr_lines([render_page(document[number - 1])], first_page=number) for number in numbers}
+        return {number: ocr_lines([render_page(document[number - 1])], first_page=number, name=path.name) for number in numbers}
     finally:
         document.close()
 
