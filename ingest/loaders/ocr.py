@@ -8,6 +8,7 @@ downloaded. It is loaded on the first page that needs it and kept for the proces
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from dataclasses import dataclass
 
@@ -41,6 +42,9 @@ OCR_MISSING = (
     "scanned page, but the OCR engine is not installed: pip install rapidocr-onnxruntime "
     "(it brings its own models)"
 )
+
+# A redacted number (xx, xxx) read with mixed case ("Xx"): the recogniser's confusion, not the text's.
+_MIXED_CASE_REDACTION = re.compile(r"(?<![A-Za-z])(?=[xX]*x)(?=[xX]*X)[xX]{2,4}(?![A-Za-z])")
 
 _engine = None
 _engine_lock = threading.Lock()
@@ -78,7 +82,12 @@ def recognise_page(image: Image.Image) -> list[str]:
     ]
     lines = group_lines(pieces)
     indented = _indented(lines)
-    return [("\u3000\u3000" if flag else "") + _join(line) for line, flag in zip(lines, indented)]
+    return [("\u3000\u3000" if flag else "") + restore_redactions(_join(line)) for line, flag in zip(lines, indented)]
+
+
+def restore_redactions(text: str) -> str:
+    """``Xx`` / ``xX`` standing alone (not inside a Latin word) back to ``xx``: redacted numbers are lower case."""
+    return _MIXED_CASE_REDACTION.sub(lambda m: m.group(0).lower(), text)
 
 
 def group_lines(pieces: list[Piece]) -> list[list[Piece]]:

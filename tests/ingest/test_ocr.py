@@ -19,8 +19,9 @@ from ingest.chunking import chunk_document
 from ingest.errors import LoadError
 from ingest.loaders import is_supported, load_file
 from ingest.loaders.image import has_ink
+from ingest.loaders.ocr import restore_redactions
 from ingest.pipeline import load_documents
-from scans import BODY, DATE, NUMBER, TITLE, body_text, notice_pages, save_pdf
+from scans import BODY, DATE, ISSUER, NUMBER, TITLE, body_text, notice_pages, save_pdf
 from test_loaders import write_text_pdf
 
 ROOT = Path(__file__).parents[2]
@@ -88,12 +89,14 @@ def test_photo_taken_sideways_reads_upright(pages, tmp_path):
     assert doc.title == TITLE and doc.text.split("\n")[1] == NUMBER
 
 
-def test_multipage_tiff_keeps_its_pages(pages, tmp_path):
+def test_multipage_black_and_white_tiff_keeps_its_pages(pages, tmp_path):
+    # What an office scanner writes: 1 bit per pixel, CCITT Group 4, one frame per page.
     path = tmp_path / "扫描.tif"
-    gray = [page.convert("L") for page in pages]
-    gray[0].save(path, save_all=True, append_images=gray[1:], compression="tiff_lzw")
+    bilevel = [page.convert("L").point(lambda v: 255 if v > 150 else 0).convert("1") for page in pages]
+    bilevel[0].save(path, save_all=True, append_images=bilevel[1:], compression="group4")
     loaded = load_file(path)
     assert {line.page for line in loaded.lines} == {1, 2}
+    assert squeeze(loaded.lines[0].text) == ISSUER
     assert any("巡审联动" in line.text and line.page == 2 for line in loaded.lines)
 
 
@@ -110,6 +113,11 @@ def test_pdf_half_text_half_scan_reads_both_in_page_order(pages, tmp_path):
     assert loaded.format == "pdf-ocr"
     assert loaded.lines[0].text == "Cover page with a text layer" and loaded.lines[0].page == 1
     assert any("巡审联动" in line.text and line.page == 2 for line in loaded.lines)
+
+
+def test_redacted_numbers_read_in_mixed_case_are_restored():
+    assert restore_redactions("中共Xx市委，调配xX个区县，Xxx名") == "中共xx市委，调配xx个区县，xxx名"
+    assert restore_redactions("X光机，Xbox，XX，x巡办发") == "X光机，Xbox，XX，x巡办发"
 
 
 def test_blank_and_damaged_images_are_refused_with_the_reason(tmp_path):
