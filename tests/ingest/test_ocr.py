@@ -19,7 +19,7 @@ from ingest.chunking import chunk_document
 from ingest.errors import LoadError
 from ingest.loaders import is_supported, load_file
 from ingest.loaders.image import has_ink
-from ingest.loaders.ocr import restore_redactions
+from ingest.loaders.ocr import Piece, group_lines, restore_redactions
 from ingest.pipeline import load_documents
 from scans import BODY, DATE, ISSUER, NUMBER, TITLE, body_text, notice_pages, save_pdf
 from test_loaders import write_text_pdf
@@ -113,6 +113,17 @@ def test_pdf_half_text_half_scan_reads_both_in_page_order(pages, tmp_path):
     assert loaded.format == "pdf-ocr"
     assert loaded.lines[0].text == "Cover page with a text layer" and loaded.lines[0].page == 1
     assert any("巡审联动" in line.text and line.page == 2 for line in loaded.lines)
+
+
+def test_pieces_are_put_back_into_lines():
+    # Two pieces of one row (a small skew between them), a far-apart pair, and the next row.
+    pieces = [
+        Piece("交叉巡察", 100, 102, 260, 140), Piece("工作", 262, 100, 340, 138),
+        Piece("秘密★1年", 100, 10, 260, 48), Piece("000123", 900, 12, 1000, 46),
+        Piece("下一行", 100, 160, 220, 198),
+    ]
+    lines = group_lines(pieces)
+    assert [[p.text for p in line] for line in lines] == [["秘密★1年", "000123"], ["交叉巡察", "工作"], ["下一行"]]
 
 
 def test_redacted_numbers_read_in_mixed_case_are_restored():
