@@ -32,6 +32,12 @@ SPACE_GAP = 1.5
 INDENT_MIN, INDENT_MAX = 0.8, 3.0
 # Lines at least this share of the widest line's width show where the left edge is.
 FULL_LINE_SHARE = 0.6
+# A page is turned when most of its pieces (at least this many) say so: lines standing upright
+# (this much taller than wide), or lines the direction classifier finds upside down (this sure).
+MIN_PIECES_TO_TURN = 3
+SIDEWAYS_RATIO = 1.5
+UPSIDE_DOWN_SCORE = 0.9
+MAX_PIECES_TO_CLASSIFY = 40
 # Pages are recognised at most this many pixels on their long side: an A4 page at ~140 dpi, where
 # 三号 body text is ~30 pixels high. The detector's memory grows with the pixels (measured on an A4
 # notice: peak RSS 650 MB at 1,600, 860 MB at 2,000, with no fewer characters read right).
@@ -64,25 +70,65 @@ class Piece:
     def height(self) -> float:
         return self.bottom - self.top
 
+    @property
+    def width(self) -> float:
+        return self.right - self.left
+
 
 def recognise_page(image: Image.Image) -> list[str]:
     """The text lines of one page image, top to bottom, each line's pieces left to right.
 
-    A paragraph's indented first line starts with two ideographic spaces, as typed text does, so
-    that cleaning starts a paragraph there.
+    A page scanned sideways or upside down is turned upright first, and read again. A paragraph's
+    indented first line starts with two ideographic spaces, as typed text does, so that cleaning
+    starts a paragraph there.
     """
-    image = _fit(image)
-    # The engine reads OpenCV's BGR order.
-    pixels = np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1])
-    result, _ = _get_engine()(pixels)
-    pieces = [
+    image = _fit(image).convert("RGB")
+    pieces = _read(image)
+    if is_sideways(pieces):
+        # Scanned at 90°: turn it a quarter; if that leaves it upside down, the check below turns it round.
+        image = image.rotate(90, expand=True)
+        pieces = _read(image)
+    if _upside_down(image, pieces):
+        image = image.rotate(180)
+        pieces = _read(image)
+    lines = group_lines(pieces)
+    indented = _indented(lines)
+    return [("\u3000\u3000" if flag else "") + restore_redactions(_join(line)) for line, flag in zip(lines, indented)]
+
+
+def is_sideways(pieces: list[Piece]) -> bool:
+    """True when most pieces are tall and narrow: lines of a page lying on its side."""
+    tall = sum(piece.height >= SIDEWAYS_RATIO * piece.width for piece in pieces)
+    return len(pieces) >= MIN_PIECES_TO_TURN and tall > len(pieces) / 2
+
+
+def _upside_down(image: Image.Image, pieces: list[Piece]) -> bool:
+    """True when the engine's direction classifier finds most lines of the page upside down.
+
+    The engine turns each upside-down line round before reading it, so its words come out right,
+    but the lines and their pieces come out in reverse order.
+    """
+    wide = [piece for piece in pieces if piece.width >= 2 * piece.height][:MAX_PIECES_TO_CLASSIFY]
+    if len(wide) < MIN_PIECES_TO_TURN:
+        return False
+    crops = [_bgr(image.crop((int(p.left), int(p.top), int(p.right), int(p.bottom)))) for p in wide]
+    _, directions, _ = _get_engine().text_cls(crops)
+    turned = sum(label == "180" and float(score) >= UPSIDE_DOWN_SCORE for label, score in directions)
+    return turned > len(wide) / 2
+
+
+def _read(image: Image.Image) -> list[Piece]:
+    result, _ = _get_engine()(_bgr(image))
+    return [
         Piece(text.strip(), min(x for x, _ in box), min(y for _, y in box), max(x for x, _ in box), max(y for _, y in box))
         for box, text, score in result or []
         if float(score) >= MIN_SCORE and text.strip()
     ]
-    lines = group_lines(pieces)
-    indented = _indented(lines)
-    return [("\u3000\u3000" if flag else "") + restore_redactions(_join(line)) for line, flag in zip(lines, indented)]
+
+
+def _bgr(image: Image.Image) -> np.ndarray:
+    # The engine reads OpenCV's BGR order.
+    return np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1])
 
 
 def restore_redactions(text: str) -> str:

@@ -19,9 +19,11 @@ from ingest.chunking import chunk_document
 from ingest.errors import LoadError
 from ingest.loaders import is_supported, load_file
 from ingest.loaders.image import has_ink
-from ingest.loaders.ocr import Piece, group_lines, restore_redactions
+from ingest.loaders.ocr import Piece, group_lines, is_sideways, restore_redactions
+from ingest.official import canonical_number
 from ingest.pipeline import load_documents
-from scans import BODY, DATE, ISSUER, NUMBER, TITLE, body_text, notice_pages, save_pdf
+from scans import BODY, DATE, ISSUER, NOTE, NUMBER, TITLE, body_text, notice_pages, save_pdf
+from test_egress import HOOK, is_local
 from test_loaders import write_text_pdf
 
 ROOT = Path(__file__).parents[2]
@@ -89,14 +91,19 @@ def test_photo_taken_sideways_reads_upright(pages, tmp_path):
     assert doc.title == TITLE and doc.text.split("\n")[1] == NUMBER
 
 
-def test_multipage_black_and_white_tiff_keeps_its_pages(pages, tmp_path):
-    # What an office scanner writes: 1 bit per pixel, CCITT Group 4, one frame per page.
+def test_multipage_black_and_white_tiff_keeps_its_pages_and_turns_them_upright(pages, tmp_path):
+    # What an office scanner writes: 1 bit per pixel, CCITT Group 4, one frame per page; here the first
+    # sheet went in upside down and the second sideways, and nothing in the file says so.
     path = tmp_path / "扫描.tif"
     bilevel = [page.convert("L").point(lambda v: 255 if v > 150 else 0).convert("1") for page in pages]
-    bilevel[0].save(path, save_all=True, append_images=bilevel[1:], compression="group4")
+    turned = [bilevel[0].rotate(180), bilevel[1].rotate(90, expand=True)]
+    turned[0].save(path, save_all=True, append_images=turned[1:], compression="group4")
     loaded = load_file(path)
     assert {line.page for line in loaded.lines} == {1, 2}
-    assert squeeze(loaded.lines[0].text) == ISSUER
+    first = [squeeze(line.text) for line in loaded.lines if line.page == 1]
+    second = [squeeze(line.text) for line in loaded.lines if line.page == 2]
+    assert first[0] == ISSUER and canonical_number(first[1]) == NUMBER and first[2] == TITLE
+    assert second[0] == BODY[-2] and second[-1] == NOTE  # 五、巡审联动 … （此件公开发布）
     assert any("巡审联动" in line.text and line.page == 2 for line in loaded.lines)
 
 
@@ -124,6 +131,8 @@ def test_pieces_are_put_back_into_lines():
     ]
     lines = group_lines(pieces)
     assert [[p.text for p in line] for line in lines] == [["秘密★1年", "000123"], ["交叉巡察", "工作"], ["下一行"]]
+    assert not is_sideways(pieces)
+    assert is_sideways([Piece("行", 100 * n, 0, 100 * n + 40, 600) for n in range(5)])
 
 
 def test_redacted_numbers_read_in_mixed_case_are_restored():
@@ -151,7 +160,13 @@ def test_cli_ingests_scans_and_finds_the_notice(scan_pdf, pages, tmp_path, e5_mo
     folder.mkdir()
     (folder / scan_pdf.name).write_bytes(scan_pdf.read_bytes())
     pages[1].save(folder / "第二页照片.png")
-    env = {**os.environ, "XUNSHI_HOME": str(tmp_path / "home"), "XUNSHI_MODELS_DIR": str(e5_model_dir.parent)}
+    # Every connection or name lookup the commands attempt is recorded (the zero-egress test's audit hook).
+    hook_dir = tmp_path / "hook"
+    hook_dir.mkdir()
+    (hook_dir / "sitecustomize.py").write_text(HOOK, encoding="utf-8")
+    log = tmp_path / "egress.jsonl"
+    env = {**os.environ, "XUNSHI_HOME": str(tmp_path / "home"), "XUNSHI_MODELS_DIR": str(e5_model_dir.parent),
+           "XUNSHI_EGRESS_LOG": str(log), "PYTHONPATH": str(hook_dir)}
 
     def xunshi(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "assistant", *args], cwd=ROOT, env=env, capture_output=True,
@@ -167,3 +182,6 @@ def test_cli_ingests_scans_and_finds_the_notice(scan_pdf, pages, tmp_path, e5_mo
     assert "每轮抽调xx名干部" in top["text"]
     listed = json.loads(xunshi("docs", "list", "--json").stdout)["documents"]
     assert sorted(d["title"] for d in listed) == sorted([TITLE, "第二页照片"])
+    attempts = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    assert ["ingest"] in [a["argv"][:1] for a in attempts], "the audit hook did not load"
+    assert [a for a in attempts if not is_local(a["address"])] == []  # OCR downloads nothing, sends nothing
