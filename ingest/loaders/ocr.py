@@ -8,6 +8,7 @@ downloaded. It is loaded on the first page that needs it and kept for the proces
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ MIN_PIECES_TO_TURN = 3
 SIDEWAYS_RATIO = 1.5
 UPSIDE_DOWN_SCORE = 0.9
 MAX_PIECES_TO_CLASSIFY = 40
+# A page whose lines slope by this much or more is straightened and read again.
+DESKEW_DEGREES = 1.0
 # Pages are recognised at most this many pixels on their long side: an A4 page at ~140 dpi, where
 # 三号 body text is ~30 pixels high. The detector's memory grows with the pixels (measured on an A4
 # notice: peak RSS 650 MB at 1,600, 860 MB at 2,000, with no fewer characters read right).
@@ -78,19 +81,23 @@ class Piece:
 def recognise_page(image: Image.Image) -> list[str]:
     """The text lines of one page image, top to bottom, each line's pieces left to right.
 
-    A page scanned sideways or upside down is turned upright first, and read again. A paragraph's
+    A page scanned sideways, upside down or askew is turned upright first, and read again. A paragraph's
     indented first line starts with two ideographic spaces, as typed text does, so that cleaning
     starts a paragraph there.
     """
     image = _fit(image).convert("RGB")
-    pieces = _read(image)
+    pieces, skew = _read(image)
     if is_sideways(pieces):
         # Scanned at 90°: turn it a quarter; if that leaves it upside down, the check below turns it round.
         image = image.rotate(90, expand=True)
-        pieces = _read(image)
+        pieces, skew = _read(image)
     if _upside_down(image, pieces):
         image = image.rotate(180)
-        pieces = _read(image)
+        pieces, skew = _read(image)
+    if abs(skew) >= DESKEW_DEGREES:
+        # Lines that slope run into their neighbours when pieces are grouped into rows.
+        image = image.rotate(skew, expand=True, fillcolor="white", resample=Image.BICUBIC)
+        pieces, _ = _read(image)
     lines = group_lines(pieces)
     indented = _indented(lines)
     return [("\u3000\u3000" if flag else "") + restore_redactions(_join(line)) for line, flag in zip(lines, indented)]
@@ -117,13 +124,22 @@ def _upside_down(image: Image.Image, pieces: list[Piece]) -> bool:
     return turned > len(wide) / 2
 
 
-def _read(image: Image.Image) -> list[Piece]:
+def _read(image: Image.Image) -> tuple[list[Piece], float]:
+    """The recognised pieces and the skew of the page's lines in degrees (positive: sloping down to the right)."""
     result, _ = _get_engine()(_bgr(image))
-    return [
-        Piece(text.strip(), min(x for x, _ in box), min(y for _, y in box), max(x for x, _ in box), max(y for _, y in box))
-        for box, text, score in result or []
-        if float(score) >= MIN_SCORE and text.strip()
+    kept = [(box, text.strip()) for box, text, score in result or [] if float(score) >= MIN_SCORE and text.strip()]
+    pieces = [
+        Piece(text, min(x for x, _ in box), min(y for _, y in box), max(x for x, _ in box), max(y for _, y in box))
+        for box, text in kept
     ]
+    # The engine's boxes run clockwise from the top left corner; long pieces give the slope best.
+    slopes = sorted(
+        math.degrees(math.atan2(box[1][1] - box[0][1], box[1][0] - box[0][0]))
+        for box, _ in kept
+        if box[1][0] - box[0][0] >= 4 * abs(box[3][1] - box[0][1])
+    )
+    skew = slopes[len(slopes) // 2] if len(slopes) >= MIN_PIECES_TO_TURN else 0.0
+    return pieces, skew
 
 
 def _bgr(image: Image.Image) -> np.ndarray:

@@ -79,9 +79,10 @@ def test_chunks_keep_sections_and_pages_across_the_page_break(scanned_notice):
     assert len(by_text) == len(chunks)
 
 
-def test_photo_taken_sideways_reads_upright(pages, tmp_path):
-    # A phone stores the picture as the sensor saw it and says in EXIF how to turn it (6: 90° clockwise).
-    sideways = pages[0].rotate(90, expand=True)
+def test_photo_taken_sideways_and_askew_reads_upright(pages, tmp_path):
+    # A phone stores the picture as the sensor saw it and says in EXIF how to turn it (6: 90° clockwise);
+    # the page lay 4° askew, so its lines slope into each other until it is straightened.
+    sideways = pages[0].rotate(4, expand=True, fillcolor="white").rotate(90, expand=True)
     exif = Image.Exif()
     exif[0x0112] = 6
     path = tmp_path / "手机拍照.JPG"
@@ -89,6 +90,7 @@ def test_photo_taken_sideways_reads_upright(pages, tmp_path):
     [doc] = load_documents(path)
     assert doc.format == "image"
     assert doc.title == TITLE and doc.text.split("\n")[1] == NUMBER
+    assert BODY[0] in doc.text.split("\n")  # its two lines rejoined, not run into the addressees
 
 
 def test_multipage_black_and_white_tiff_keeps_its_pages_and_turns_them_upright(pages, tmp_path):
