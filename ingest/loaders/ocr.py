@@ -48,8 +48,8 @@ MAX_SIDE = 1600
 
 NO_TEXT_RECOGNISED = "no text recognised (a blank page, or a scan too faint or too small to read)"
 OCR_MISSING = (
-    "scanned page, but the OCR engine is not installed: pip install rapidocr-onnxruntime "
-    "(it brings its own models)"
+    "scanned page, but the OCR engine cannot be loaded: pip install rapidocr-onnxruntime "
+    "(it brings its own models; OpenCV needs libGL: apt-get install libgl1)"
 )
 
 # A redacted number (xx, xxx) read with mixed case ("Xx"): the recogniser's confusion, not the text's.
@@ -126,7 +126,11 @@ def _upside_down(image: Image.Image, pieces: list[Piece]) -> bool:
 
 def _read(image: Image.Image) -> tuple[list[Piece], float]:
     """The recognised pieces and the skew of the page's lines in degrees (positive: sloping down to the right)."""
-    result, _ = _get_engine()(_bgr(image))
+    engine = _get_engine()
+    try:
+        result, _ = engine(_bgr(image))
+    except Exception as e:  # the engine (OpenCV, ONNX Runtime) documents no exception types of its own
+        raise LoadError(f"OCR failed on a page: {type(e).__name__}: {e}") from e
     kept = [(box, text.strip()) for box, text, score in result or [] if float(score) >= MIN_SCORE and text.strip()]
     pieces = [
         Piece(text, min(x for x, _ in box), min(y for _, y in box), max(x for x, _ in box), max(y for _, y in box))
@@ -204,7 +208,8 @@ def _get_engine():
             try:
                 from rapidocr_onnxruntime import RapidOCR
             except ImportError as e:
-                raise LoadError(OCR_MISSING) from e
+                # Also when OpenCV is installed but a system library it needs is not (libGL.so.1: apt-get install libgl1).
+                raise LoadError(f"{OCR_MISSING}; {e}") from e
             logger.info("loading the OCR engine (RapidOCR, PP-OCRv4)")
             _engine = RapidOCR()
         return _engine
