@@ -30,9 +30,9 @@ def load_pdf(path: Path) -> LoadedFile:
     Lines keep their 1-based page number and are joinable (a PDF line break says nothing about
     sentences). Blank lines at the top and bottom of a page are dropped and runs of blank lines
     inside a page become one; no blank line is added between pages. A PDF locked only by an
-    owner password (empty user password) opens as usual. A page whose text cannot be extracted
-    is logged and skipped. A page without a text layer is rendered and read by OCR; a page that
-    renders blank is skipped. The format is ``pdf-ocr`` when any page was read by OCR.
+    owner password (empty user password) opens as usual. A page without a text layer, or whose
+    text cannot be extracted (logged), is rendered and read by OCR; a page that renders blank is
+    skipped. The format is ``pdf-ocr`` when any page was read by OCR.
 
     Raises:
         LoadError: encrypted, corrupt, or no text on any page, even by OCR.
