@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ingest.clean import extract_toc
 from ingest.models import Line
+from ingest.official import split_official_header
 from ingest.structure import heading_level, next_in_series
 
 MAX_TITLE_CHARS = 80
@@ -96,8 +97,9 @@ def split_compilation(lines: list[Line], fallback_title: str) -> list[Article]:
 
     A file whose 目录 lists two or more titles, each found again as a line of its own after the
     目录, becomes one article per title; anything before the first title (the compilation's own
-    cover) is dropped. Any other file is one article, titled by its first line when that looks
-    like a title, else by ``fallback_title`` (the file name).
+    cover) is dropped. Any other file is one article: an official document (红头文件) is titled by
+    the lines under its 文号; else the first line titles it when that looks like a title, else
+    ``fallback_title`` (the file name).
     """
     toc, body = extract_toc(lines)
     if toc and len(toc.titles) >= 2:
@@ -117,6 +119,9 @@ def split_compilation(lines: list[Line], fallback_title: str) -> list[Article]:
                 title, start = _extend_title(body[index].text.strip(), body[:end], index + 1)
                 articles.append(Article(title=title, lines=body[start:end]))
             return articles
+    official = split_official_header(body)
+    if official is not None:
+        return [Article(title=official[0], lines=official[1])]
     title, rest = detect_title(body)
     if title is None:
         return [Article(title=fallback_title, lines=body)]

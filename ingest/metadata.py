@@ -15,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import re
 
+from ingest.official import issuing_body
+
 _MUNICIPALITY = "(?:北京|上海|天津|重庆)市"
 # Earliest mention wins; 区委/旗委 are county-level, 州委/盟委 city-level (地级).
 _LEVEL_PATTERNS = [
@@ -30,6 +32,8 @@ _YEAR = re.compile(r"((?:19|20)\d{2})年")
 # A year standing alone at the end of a title ("中国共产党纪律处分条例 2023") or before 版.
 _BARE_YEAR = re.compile(r"(?<![\d.])((?:19|20)\d{2})(?:\s*版|\s*[）)]?\s*$)")
 LEVELS = ("自治区", "省", "市", "县")
+# An official document's issuing body and 文号 stand among its first paragraphs.
+DOCUMENT_NUMBER_LOOKAHEAD = 5
 # How far into the lead paragraph a level may be read from when the title does not say.
 LEVEL_LOOKAHEAD = 300
 # The lead is the first paragraph of running text: long enough, and ending a sentence or a lead-in.
@@ -65,12 +69,14 @@ def lead_paragraph(body: str) -> str:
 
 
 def detect_level(title: str, body: str) -> str | None:
-    """自治区 / 省 / 市 / 县 when the title, or else the lead paragraph of the body, makes it evident.
+    """自治区 / 省 / 市 / 县 when the title, or else an official document's issuing body, or else the lead
+    paragraph of the body, makes it evident.
 
     The lead is where a summary names whose work it records ("2021年，自治区党委巡视工作……");
     committees named further on are mostly examples, cases or quotations.
     """
-    for text in (title, lead_paragraph(body)[:LEVEL_LOOKAHEAD]):
+    issuer = issuing_body(body.split("\n")[:DOCUMENT_NUMBER_LOOKAHEAD]) or ""
+    for text in (title, issuer, lead_paragraph(body)[:LEVEL_LOOKAHEAD]):
         text = _ALL_PROVINCES.sub("", text)
         found = [(m.start(), level) for level, pattern in _LEVEL_PATTERNS if (m := pattern.search(text))]
         if found:

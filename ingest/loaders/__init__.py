@@ -14,6 +14,7 @@ from ingest.errors import LoadError
 from ingest.loaders.doc import load_doc
 from ingest.loaders.docx import load_docx
 from ingest.loaders.html import load_html
+from ingest.loaders.image import IMAGE_EXTENSIONS, load_image
 from ingest.loaders.pdf import load_pdf
 from ingest.loaders.text import load_markdown, load_text
 from ingest.models import LoadedFile
@@ -28,6 +29,7 @@ _LOADERS: dict[str, Callable[[Path], LoadedFile]] = {
     ".html": load_html,
     ".htm": load_html,
     ".doc": load_doc,
+    **dict.fromkeys(IMAGE_EXTENSIONS, load_image),
 }
 
 SUPPORTED_EXTENSIONS: tuple[str, ...] = tuple(_LOADERS)

@@ -3,6 +3,7 @@ clear message, the good files go in, and nothing stored before is lost or duplic
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -11,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from pypdf import PdfWriter
 
 from test_loaders import build_docx, write_text_pdf
@@ -52,7 +54,11 @@ def build_bad_corpus(folder: Path) -> dict[str, str | None]:
     writer = PdfWriter()
     writer.add_blank_page(width=595, height=842)
     writer.write(folder / "扫描件.pdf")
-    expect["扫描件.pdf"] = "OCR is not supported"
+    expect["扫描件.pdf"] = "OCR recognised no text"
+    blank = io.BytesIO()
+    Image.new("RGB", (800, 1100), "white").save(blank, "PNG")
+    add("空白扫描.png", blank.getvalue(), "no text recognised")
+    add("坏照片.jpg", b"\xff\xd8\xff\xe0" + b"\0" * 200, "image")
     add("国标GBK.txt", GOOD.replace("2022", "2019").encode("gbk"), None)
     add("国标GB18030.txt", GOOD.replace("2022", "2018").replace("三色", "㐀三色").encode("gb18030"), None)
     add("UTF16.txt", GOOD.replace("2022", "2017").encode("utf-16"), None)
