@@ -43,11 +43,13 @@ def test_header_and_closing_lines_stand_alone_and_the_body_rejoins():
     assert paragraphs[-3:] == ["中共xx市委巡察工作领导小组办公室", "2023年6月15日", "（此件公开发布）"]
 
 
-def test_year_is_the_issue_year_of_the_document_number_and_level_the_issuer():
+def test_year_and_date_of_issue_and_level_of_the_issuer():
+    doc = only_document(NOTICE)
+    assert (doc.year, doc.date, doc.level) == (2023, "2023-06-15", "市")  # the 落款, the issuing body
+    # A year the title names comes first (ingest.dates): "2022年度" is what people filter this notice by.
     doc = only_document(NOTICE.replace("关于深化交叉巡察工作的", "关于2022年度交叉巡察工作的"))
     assert doc.title == "关于2022年度交叉巡察工作的通知"
-    assert doc.year == 2023  # issued in 2023 about the work of 2022: precedents sort by issue
-    assert doc.level == "市"
+    assert doc.year == 2022 and doc.level == "市"
 
 
 def test_redacted_document_number_year_falls_back_to_the_signing_date():
