@@ -238,7 +238,8 @@ def build_app(services: Services) -> Any:
             payload = value
         if isinstance(payload, XunshiError):
             chat[-1] = {"role": "assistant", "content": f'<div class="not-found">出错：{esc(str(payload))}</div>'}
-            yield chat, "", gr.update(), gr.update(), session, gr.update()
+            # Nothing to save as Word: the buttons must not offer the answer before this one.
+            yield chat, "", gr.update(), gr.update(), {**(session or {}), "found": False}, gr.update()
             return
         text = payload.get("answer", payload.get("draft", ""))
         citations = payload.get("citations", [])
