@@ -199,9 +199,10 @@ def build_app(services: Services) -> Any:
     upload_dir = s.settings.home_dir / "uploads"
     max_bytes = s.settings.upload_max_mb * 1024 * 1024
     ingest_lock = threading.Lock()
-    # Word files for download, under the system temp folder (where Gradio serves files from); removed
-    # when the server exits.
+    # Word files for download, in a temp folder of this server that Gradio serves as it is (no copy
+    # in its cache): they hold passages, and the whole folder is removed when the server exits.
     word_dir = tempfile.TemporaryDirectory(prefix="xunshi-word-")
+    gr.set_static_paths([word_dir.name])
 
     def status_text() -> str:
         docs = s.store.documents()
@@ -285,9 +286,8 @@ def build_app(services: Services) -> Any:
         hidden = gr.update(value=None, visible=False)
         if not session or not session.get("found") or not session.get("answer"):
             return hidden, hidden
-        # Gradio serves a copy from its own cache: ours are only needed until it has made it.
-        for old in Path(word_dir.name).iterdir():
-            if time.time() - old.stat().st_mtime > 600:
+        for old in Path(word_dir.name).iterdir():  # a day is long enough to click the button
+            if time.time() - old.stat().st_mtime > 86400:
                 shutil.rmtree(old, ignore_errors=True)
         folder = Path(tempfile.mkdtemp(dir=word_dir.name))
         try:

@@ -48,6 +48,9 @@ def server(tmp_path_factory, e5_embeddings, e5_model_dir):
     port = free_port()
     env = {**os.environ, "XUNSHI_HOME": str(settings.home), "XUNSHI_MODELS_DIR": str(e5_model_dir.parent)}
     env.pop("XUNSHI_LLM_BASE_URL", None)
+    # The server's own temp folder and Gradio cache, to check that it leaves no Word file behind.
+    (root / "tmp").mkdir()
+    env.update(TMPDIR=str(root / "tmp"), GRADIO_TEMP_DIR=str(root / "tmp" / "gradio"))
     log = (root / "serve.log").open("w")
     process = subprocess.Popen([sys.executable, "-m", "assistant", "serve", "--port", str(port)],
                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -58,6 +61,9 @@ def server(tmp_path_factory, e5_embeddings, e5_model_dir):
     process.terminate()
     process.wait(timeout=30)
     log.close()
+    # Word files the page made (an uploaded .docx may stay in Gradio's upload cache).
+    made = [p for p in (root / "tmp").rglob("*.docx") if "参考材料" in [x.text for x in Document(p).paragraphs]]
+    assert not made and not list((root / "tmp").glob("xunshi-word-*")), "the server left Word files behind"
 
 
 @pytest.fixture(scope="module")
