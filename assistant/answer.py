@@ -57,6 +57,8 @@ class Citation:
     level: str | None = None
     # The passage's sentence nearest to the question (highlighted on the page).
     sentence: str | None = None
+    # The page of the source file the passage is on, where the file has pages (PDF).
+    page: int | None = None
 
 
 @dataclass

@@ -144,8 +144,15 @@ def _print_citations(citations: list[Any]) -> None:
         print(textwrap.indent(text if len(text) <= 120 else text[:120] + "…", "    "))
 
 
-def _show(args: argparse.Namespace, payload: dict[str, Any], text: str, note: str, citations: list[Any]) -> int:
-    """An answer or draft: the JSON object, or the text, its note on stderr and its citations."""
+def _show(args: argparse.Namespace, payload: dict[str, Any], text: str, note: str, citations: list[Any],
+          title: str = "") -> int:
+    """An answer or draft: the JSON object, or the text, its note on stderr and its citations; with
+    ``--docx FILE``, also saved as a Word file (written before anything is printed)."""
+    if getattr(args, "docx", None):
+        from assistant.wordfile import save_word
+
+        payload = {**payload, "docx": str(save_word(args.docx, title, text, citations))}
+        log.info("saved as Word: %s", payload["docx"])
     if args.json:
         _emit_json(payload)
         return EXIT_OK
@@ -161,14 +168,14 @@ def _show(args: argparse.Namespace, payload: dict[str, Any], text: str, note: st
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     answerer = _answerer(settings)
     answer = answerer.ask(args.question, history=_read_history(args.history), filters=_filters(args))
-    return _show(args, answer.as_dict(), answer.answer, answer.note, answer.citations)
+    return _show(args, answer.as_dict(), answer.answer, answer.note, answer.citations, title=args.question)
 
 
 def cmd_draft(args: argparse.Namespace, settings: Settings) -> int:
     from assistant.draft import write_draft
 
     draft = write_draft(_answerer(settings), args.topic, filters=_filters(args), length=args.length)
-    return _show(args, draft.as_dict(), draft.draft, draft.note, draft.citations)
+    return _show(args, draft.as_dict(), draft.draft, draft.note, draft.citations, title=args.topic)
 
 
 def cmd_precedents(args: argparse.Namespace, settings: Settings) -> int:
@@ -375,8 +382,8 @@ def _check_usage(args: argparse.Namespace, settings: Settings) -> None:
     """Refuse, before anything is loaded, what cannot give a meaningful result.
 
     Raises:
-        UsageError: an empty question or topic, ``-k`` below 1, or a reading command on a home
-            that does not exist.
+        UsageError: an empty question or topic, ``-k`` below 1, a ``--docx`` file that cannot be
+            written, or a reading command on a home that does not exist.
     """
     for name in ("query", "question", "topic"):
         value = getattr(args, name, None)
@@ -384,6 +391,10 @@ def _check_usage(args: argparse.Namespace, settings: Settings) -> None:
             raise UsageError(f"the {name} is empty: give one, e.g. {_EXAMPLES.get(args.command, 'xunshi --help')}")
     if getattr(args, "k", None) is not None and args.k < 1:
         raise UsageError(f"-k must be 1 or more (got {args.k}): the number of passages to show")
+    if getattr(args, "docx", None):
+        from assistant.wordfile import check_target
+
+        check_target(args.docx)
     if args.command in READING_COMMANDS and not settings.chroma_url and not settings.home_dir.exists():
         raise UsageError(f"the data directory {settings.home_dir} does not exist: check --home / XUNSHI_HOME, "
                          "or create it with `xunshi ingest PATH`")
@@ -407,6 +418,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     def json_flag(p: argparse.ArgumentParser) -> None:
         p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+    def docx_flag(p: argparse.ArgumentParser, what: str) -> None:
+        p.add_argument("--docx", metavar="FILE.docx",
+                       help=f"also save it as a Word file in the official layout (公文): {what}")
 
     def add_filters(p: argparse.ArgumentParser) -> None:
         p.add_argument("--doc", action="append", metavar="DOC_ID", help="only this document (repeatable)")
@@ -433,6 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question", metavar="QUESTION")
     p.add_argument("--history", metavar="FILE.json", help='earlier turns: [{"role": "user", "content": ...}, ...]')
     add_filters(p)
+    docx_flag(p, "the question as title, the answer, its sources")
     json_flag(p)
     p.set_defaults(func=cmd_ask, reads_store=True)
 
@@ -440,6 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("topic", metavar="TOPIC")
     p.add_argument("--length", type=int, default=300, help="target length in characters (default 300)")
     add_filters(p)
+    docx_flag(p, "the topic as title, the paragraph, its sources")
     json_flag(p)
     p.set_defaults(func=cmd_draft, reads_store=True)
 

@@ -16,7 +16,9 @@ import logging
 import queue
 import re
 import shutil
+import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,7 @@ from typing import Any
 from assistant.answer import cited_pieces, split_sentences
 from assistant.checks import CITATION
 from assistant.settings import Settings
+from assistant.wordfile import save_word, word_filename
 from ingest.errors import ConfigError, StoreBusyError, XunshiError
 from ingest.loaders import SUPPORTED_EXTENSIONS, is_supported
 from vectorstore.search import SearchFilters
@@ -196,6 +199,10 @@ def build_app(services: Services) -> Any:
     upload_dir = s.settings.home_dir / "uploads"
     max_bytes = s.settings.upload_max_mb * 1024 * 1024
     ingest_lock = threading.Lock()
+    # Word files for download, in a temp folder of this server that Gradio serves as it is (no copy
+    # in its cache): they hold passages, and the whole folder is removed when the server exits.
+    word_dir = tempfile.TemporaryDirectory(prefix="xunshi-word-")
+    gr.set_static_paths([word_dir.name])
 
     def status_text() -> str:
         docs = s.store.documents()
@@ -232,11 +239,13 @@ def build_app(services: Services) -> Any:
             payload = value
         if isinstance(payload, XunshiError):
             chat[-1] = {"role": "assistant", "content": f'<div class="not-found">出错：{esc(str(payload))}</div>'}
-            yield chat, "", gr.update(), gr.update(), session, gr.update()
+            # Nothing to save as Word: the buttons must not offer the answer before this one.
+            yield chat, "", gr.update(), gr.update(), {**(session or {}), "found": False}, gr.update()
             return
         text = payload.get("answer", payload.get("draft", ""))
         citations = payload.get("citations", [])
-        session = {**(session or {}), "citations": citations, "answer": text}
+        session = {**(session or {}), "citations": citations, "answer": text, "title": question, "mode": mode,
+                   "found": payload["found"]}
         # Stream the checked answer in, sentence by sentence.
         shown = ""
         for piece in re.findall(r".+?(?:[。！？；]|$)(?:\[\d+\])*", text) or [text]:
@@ -270,6 +279,24 @@ def build_app(services: Services) -> Any:
         found = bool(groups)
         text = "\n".join(lines) if found else f"没有找到与“{query}”相关的先例。"
         return {"answer": text, "found": found, "citations": citations, "note": ""}
+
+    def word_files(session: dict[str, Any]) -> tuple:
+        """The last draft or answer as a Word file for the download button beside it (hidden when
+        there is nothing found to save)."""
+        hidden = gr.update(value=None, visible=False)
+        if not session or not session.get("found") or not session.get("answer"):
+            return hidden, hidden
+        for old in Path(word_dir.name).iterdir():  # a day is long enough to click the button
+            if time.time() - old.stat().st_mtime > 86400:
+                shutil.rmtree(old, ignore_errors=True)
+        folder = Path(tempfile.mkdtemp(dir=word_dir.name))
+        try:
+            path = save_word(folder / word_filename(session["title"]), session["title"], session["answer"],
+                             session.get("citations", []))
+        except XunshiError as e:
+            raise gr.Error(f"未能生成Word文件：{e}") from e
+        shown = gr.update(value=str(path), visible=True)
+        return (shown, hidden) if session.get("mode") == "起草" else (hidden, shown)
 
     def open_source(choice: str | None, session: dict[str, Any]) -> str:
         if not choice or not session or not session.get("citations"):
@@ -369,7 +396,10 @@ def build_app(services: Services) -> Any:
                             send = gr.Button("发送", variant="primary", scale=1, elem_id="send")
                         draft_box = gr.Textbox(label="起草结果（可复制）", lines=6, visible=False, buttons=["copy"],
                                                elem_id="draft")
+                        draft_word = gr.DownloadButton("下载Word（公文格式）", visible=False, size="sm",
+                                                       elem_id="draft-docx")
                         sources = gr.Radio([], label="来源（点击查看原文）", elem_id="sources")
+                        answer_word = gr.DownloadButton("保存为Word", visible=False, size="sm", elem_id="answer-docx")
                         clear = gr.Button("清空对话", size="sm")
                     with gr.Column(scale=2):
                         panel = gr.HTML("", elem_id="source-panel")
@@ -401,8 +431,12 @@ def build_app(services: Services) -> Any:
 
         inputs = [question, chat, mode, doc_filter, year_from, year_to, level, session]
         outputs = [chat, question, sources, panel, session, draft_box]
-        send.click(ask, inputs, outputs, api_name="ask", concurrency_limit=4)
-        question.submit(ask, inputs, outputs, api_visibility="private", concurrency_limit=4)
+        send.click(ask, inputs, outputs, api_name="ask", concurrency_limit=4).then(
+            word_files, session, [draft_word, answer_word], api_visibility="private")
+        question.submit(ask, inputs, outputs, api_visibility="private", concurrency_limit=4).then(
+            word_files, session, [draft_word, answer_word], api_visibility="private")
+        clear.click(lambda: (gr.update(value=None, visible=False),) * 2, None, [draft_word, answer_word],
+                    api_visibility="private")
         sources.change(open_source, [sources, session], panel, api_visibility="private")
         clear.click(lambda: ([], gr.update(choices=[], value=None), "", {}, gr.update(visible=False)), None,
                     [chat, sources, panel, session, draft_box], api_visibility="private")

@@ -208,6 +208,47 @@ def test_draft_precedents_terms_json(home, env, ingested):
     assert any(t["term"] == "推磨式" and t["kind"] == "practice" for t in terms["terms"])
 
 
+def test_draft_and_answer_saved_as_word(home, env, ingested, tmp_path):
+    from docx import Document
+
+    target = tmp_path / "综述.docx"
+    result = run(home, "draft", "巡视整改", "--docx", str(target), "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    draft = one_json(result.stdout)
+    assert draft["docx"] == str(target) and "一是" in draft["draft"]
+    paragraphs = [p.text for p in Document(target).paragraphs]
+    assert paragraphs[:2] == ["巡视整改", draft["draft"]]
+    sources = paragraphs[paragraphs.index("参考材料") + 1:]
+    assert [line.split(" ", 1)[0] for line in sources] == [f"[{c['n']}]" for c in draft["citations"]]
+    assert all(f"[{c['n']}] {c['title']}" in line for line, c in zip(sources, draft["citations"]))
+
+    # The text output is what it was; the file is named on stderr.
+    plain = run(home, "draft", "巡视整改", env=env)
+    saved = run(home, "draft", "巡视整改", "--docx", str(tmp_path / "again.docx"), env=env)
+    assert saved.returncode == 0 and saved.stdout == plain.stdout
+    assert f"saved as Word: {tmp_path / 'again.docx'}" in saved.stderr
+
+    question = "巡审联动是怎么开展的？"
+    answer = one_json(run(home, "ask", question, "--docx", str(tmp_path / "答复.docx"), "--json", env=env).stdout)
+    paragraphs = [p.text for p in Document(tmp_path / "答复.docx").paragraphs]
+    assert answer["docx"] == str(tmp_path / "答复.docx") and paragraphs[:2] == [question, answer["answer"]]
+    assert len(paragraphs) == 3 + len(answer["citations"])  # title, answer, 参考材料, one line per source
+
+
+@pytest.mark.parametrize("name, says", [
+    ("missing/综述.docx", "does not exist"),
+    ("综述.txt", "give a name ending in .docx"),
+    (".", "give a name ending in .docx"),
+    ("/sys/综述.docx", "choose a folder you can write to"),  # a folder not even root may write in
+])
+def test_a_word_file_that_cannot_be_written_is_a_usage_error(home, env, ingested, tmp_path, name, says):
+    target = tmp_path / name
+    result = run(home, "draft", "巡视整改", "--docx", str(target), "--json", env=env)
+    assert result.returncode == 2 and says in result.stderr and result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert not target.exists() or target.is_dir()
+
+
 def test_ask_with_a_local_llm_and_without_it(home, env, ingested):
     from llm_server import ScriptedLLM, closed_port
 

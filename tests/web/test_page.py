@@ -8,6 +8,7 @@ Screenshots go to tests/screenshots/.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -47,6 +48,9 @@ def server(tmp_path_factory, e5_embeddings, e5_model_dir):
     port = free_port()
     env = {**os.environ, "XUNSHI_HOME": str(settings.home), "XUNSHI_MODELS_DIR": str(e5_model_dir.parent)}
     env.pop("XUNSHI_LLM_BASE_URL", None)
+    # The server's own temp folder and Gradio cache, to check that it leaves no Word file behind.
+    (root / "tmp").mkdir()
+    env.update(TMPDIR=str(root / "tmp"), GRADIO_TEMP_DIR=str(root / "tmp" / "gradio"))
     log = (root / "serve.log").open("w")
     process = subprocess.Popen([sys.executable, "-m", "assistant", "serve", "--port", str(port)],
                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -57,6 +61,9 @@ def server(tmp_path_factory, e5_embeddings, e5_model_dir):
     process.terminate()
     process.wait(timeout=30)
     log.close()
+    # Word files the page made (an uploaded .docx may stay in Gradio's upload cache).
+    made = [p for p in (root / "tmp").rglob("*.docx") if "参考材料" in [x.text for x in Document(p).paragraphs]]
+    assert not made and not list((root / "tmp").glob("xunshi-word-*")), "the server left Word files behind"
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +151,42 @@ def test_draft_mode_gives_a_paragraph_to_copy(page):
     draft = page.page.locator("#draft textarea").input_value()
     assert draft.startswith("围绕巡视整改") and "一是" in draft and "[1]" in draft
     page.shot("draft")
+
+
+def download_word(page, button: str, to: Path) -> tuple[str, list[str]]:
+    """Click a download button of the page: (the file name offered, the paragraphs of the file)."""
+    locator = page.page.locator(f"#{button}")
+    locator.wait_for(state="visible", timeout=30_000)
+    with page.page.expect_download(timeout=30_000) as info:
+        locator.click()
+    info.value.save_as(to)
+    return info.value.suggested_filename, [p.text for p in Document(to).paragraphs]
+
+
+def test_draft_and_answer_download_as_word(page, tmp_path):
+    page.page.get_by_label("起草").check()
+    chat = page.ask("巡视整改")
+    draft = page.page.locator("#draft textarea").input_value()
+    name, paragraphs = download_word(page, "draft-docx", tmp_path / "draft.docx")
+    assert name == "巡视整改.docx" and paragraphs[:2] == ["巡视整改", draft]
+    sources = paragraphs[paragraphs.index("参考材料") + 1:]
+    assert sources and len(sources) == len(re.findall(r"^\[\d+\] ", chat, re.M))
+    for line in sources:  # the sources as the chat lists them: [n] title
+        number, title = re.match(r"(\[\d+\]) (.+?)，", line).groups()
+        assert f"{number} {title}" in chat
+    assert page.page.locator("#answer-docx").is_hidden()
+    page.shot("draft-word")
+
+    page.page.get_by_label("问答").check()
+    question = "交叉巡察是如何组织的？"
+    chat = page.ask(question)
+    name, paragraphs = download_word(page, "answer-docx", tmp_path / "answer.docx")
+    assert name == "交叉巡察是如何组织的.docx" and paragraphs[0] == question
+    assert "[1]" in paragraphs[1] and paragraphs[1] in chat.replace("\n", "")
+    assert paragraphs[paragraphs.index("参考材料") + 1].startswith("[1] ")
+    assert page.page.locator("#draft-docx").is_hidden()
+    page.ask("红烧肉怎么做才好吃？")  # nothing found, nothing to save
+    page.page.locator("#answer-docx").wait_for(state="hidden", timeout=30_000)
 
 
 def test_precedents_mode_groups_by_document(page):
