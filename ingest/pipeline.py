@@ -7,11 +7,13 @@ from pathlib import Path
 from ingest.clean import build_paragraphs, drop_junk
 from ingest.compilation import split_compilation
 from ingest.metadata import detect_level, document_year, make_doc_id, sha256_hex
-from ingest.models import LoadedFile, SourceDocument
+from ingest.models import LoadedFile, Paragraph, SourceDocument
 
 
 def documents_from_loaded(loaded: LoadedFile, source: str, file_hash: str, fallback_title: str) -> list[SourceDocument]:
-    """Clean a loaded file and split it into its articles."""
+    """Clean a loaded file and split it into its articles (a spreadsheet: one document of its rows)."""
+    if any(line.row is not None for line in loaded.lines):
+        return [ledger_document(loaded, source, file_hash, fallback_title)]
     documents = []
     for article in split_compilation(drop_junk(loaded.lines), fallback_title):
         paragraphs = build_paragraphs(article.lines)
@@ -35,6 +37,29 @@ def documents_from_loaded(loaded: LoadedFile, source: str, file_hash: str, fallb
     for doc in documents:
         doc.file_documents = len(documents)
     return documents
+
+
+def ledger_document(loaded: LoadedFile, source: str, file_hash: str, fallback_title: str) -> SourceDocument:
+    """A spreadsheet as one document: one paragraph per data row, untouched by cleaning (a row is
+    whole), titled by its title row or else ``fallback_title`` (the file name)."""
+    title = loaded.title or fallback_title
+    paragraphs, offset = [], 0
+    for line in loaded.lines:
+        paragraphs.append(Paragraph(text=line.text, start=offset, row=line.row, sheet=line.sheet))
+        offset += len(line.text) + 1
+    text = "\n".join(p.text for p in paragraphs)
+    return SourceDocument(
+        doc_id=make_doc_id(source, title),
+        title=title,
+        source=source,
+        text=text,
+        paragraphs=paragraphs,
+        content_hash=sha256_hex(f"{title}\n{text}"),
+        file_hash=file_hash,
+        year=document_year(title, text),
+        level=detect_level(title, text),
+        format=loaded.format,
+    )
 
 
 def load_documents(path: Path, file_hash: str | None = None) -> list[SourceDocument]:

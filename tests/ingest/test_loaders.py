@@ -468,14 +468,14 @@ def test_doc_is_converted_with_libreoffice(tmp_path):
 def test_unsupported_extension_lists_the_supported_ones(tmp_path):
     path = write(tmp_path / "data.xyz", b"hello")
     assert load_error(path) == (
-        "unsupported file type .xyz (supported: .txt .md .docx .pdf .html .htm .doc)"
+        "unsupported file type .xyz (supported: .txt .md .docx .pdf .html .htm .doc .xlsx .csv)"
     )
-    assert SUPPORTED_EXTENSIONS == (".txt", ".md", ".docx", ".pdf", ".html", ".htm", ".doc")
+    assert SUPPORTED_EXTENSIONS == (".txt", ".md", ".docx", ".pdf", ".html", ".htm", ".doc", ".xlsx", ".csv")
 
 
 def test_extension_case_does_not_matter(tmp_path):
     path = write(tmp_path / "README.TXT", "巡视".encode())
-    assert is_supported(path) and is_supported(Path("a.PDF")) and not is_supported(Path("a.xlsx"))
+    assert is_supported(path) and is_supported(Path("a.PDF")) and not is_supported(Path("a.xls"))
     assert texts(load_file(path).lines) == ["巡视"]
 
 
