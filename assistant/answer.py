@@ -57,6 +57,9 @@ class Citation:
     level: str | None = None
     # The passage's sentence nearest to the question (highlighted on the page).
     sentence: str | None = None
+    # A spreadsheet row: its sheet and its own row number.
+    sheet: str | None = None
+    row: int | None = None
 
 
 @dataclass

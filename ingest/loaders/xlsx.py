@@ -6,10 +6,7 @@ import logging
 import zipfile
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-
-import openpyxl
-from openpyxl.utils.datetime import from_excel
-from openpyxl.worksheet.worksheet import Worksheet
+from typing import Any
 
 from ingest.errors import LoadError
 from ingest.loaders.ledger import Grid, cell_text, date_text, ledger_file
@@ -40,6 +37,10 @@ def load_xlsx(path: Path) -> LoadedFile:
         LoadError: corrupt or not an .xlsx, password-protected, an old .xls, a zip bomb, a sheet too
             large, or no sheet with data rows.
     """
+    # openpyxl takes ~0.4 s to import: only when a workbook is read, not whenever loaders are listed.
+    import openpyxl
+    from openpyxl.worksheet.worksheet import Worksheet
+
     _refuse_bad_package(path)
     try:
         # Not read_only: only a full worksheet knows its merged cells.
@@ -76,7 +77,10 @@ def _refuse_bad_package(path: Path) -> None:
                         f"(ratio {ratio:.0f}:1, zip bomb?)")
 
 
-def _grid(sheet: Worksheet) -> Grid:
+def _grid(sheet: Any) -> Grid:
+    """An openpyxl ``Worksheet`` as a grid of cell texts."""
+    from openpyxl.utils.datetime import from_excel
+
     if sheet.max_row * sheet.max_column > MAX_CELLS:
         raise LoadError(f"sheet '{sheet.title}' is too large ({sheet.max_row:,} rows × {sheet.max_column:,} "
                         "columns): split it or delete the empty rows and columns it spans")
