@@ -448,8 +448,11 @@ def test_doc_that_is_really_a_docx_is_read_without_libreoffice(tmp_path, monkeyp
 OFFICE = shutil.which("soffice") or shutil.which("libreoffice")
 
 
-@pytest.mark.skipif(OFFICE is None, reason="LibreOffice is not installed")
 def test_doc_is_converted_with_libreoffice(tmp_path):
+    # Not skipped: a .doc path that no test runs is not known to work. scripts/test.sh installs it.
+    if OFFICE is None:
+        pytest.fail("LibreOffice is not installed: run scripts/test.sh as root, or "
+                    "apt-get install --no-install-recommends libreoffice-writer-nogui")
     source = build_docx(tmp_path / "source.docx")
     subprocess.run(
         [OFFICE, f"-env:UserInstallation={(tmp_path / 'profile').as_uri()}", "--headless",
