@@ -158,13 +158,16 @@ def test_corrupt_xlsx_is_refused(tmp_path):
     assert load_error(tmp_path / "文本.xlsx").startswith("corrupt .xlsx")
 
 
-def test_encrypted_xlsx_is_refused(tmp_path):
-    plain = build_ledger(tmp_path / "明文.xlsx")
+def encrypt_workbook(path: Path, password: str = "secret") -> bytes:
+    """The bytes of ``path`` encrypted as Excel does when a password is set (ECMA-376 agile encryption)."""
     encrypted = io.BytesIO()
-    with plain.open("rb") as f:
-        office = OOXMLFile(f)
-        office.encrypt("secret", encrypted)
-    (tmp_path / "加密.xlsx").write_bytes(encrypted.getvalue())
+    with path.open("rb") as f:
+        OOXMLFile(f).encrypt(password, encrypted)
+    return encrypted.getvalue()
+
+
+def test_encrypted_xlsx_is_refused(tmp_path):
+    (tmp_path / "加密.xlsx").write_bytes(encrypt_workbook(build_ledger(tmp_path / "明文.xlsx")))
     assert load_error(tmp_path / "加密.xlsx") == (
         "encrypted workbook (password-protected): remove the password in Excel or WPS and save it again")
 
