@@ -113,11 +113,15 @@ def read_rows(grid: Grid) -> SheetRows:
     header_rows = [header]
     while len(header_rows) < MAX_HEADER_ROWS and _continues_header(grid, rows, header_rows[-1]):
         header_rows.append(header_rows[-1] + 1)
-    labels = _labels(grid, rows, filled, header_rows)
+    paths = _header_paths(grid, rows, filled, header_rows)
+    labels = _labels(paths)
     values = _fill_data(grid)
     lines = []
     for r in range(header_rows[-1] + 1, last_row + 1):
-        text = _row_text(grid, labels, values.get(r, {}), r)
+        cells = values.get(r, {})
+        if cells and all(label_text(text) in paths.get(c, []) for c, text in cells.items()):
+            continue  # the header again (a table printed in pages repeats it)
+        text = _row_text(grid, labels, cells, r)
         if text:
             lines.append(Line(text, joinable=False, row=r, sheet=grid.name))
     if not lines:
@@ -184,10 +188,9 @@ def _continues_header(grid: Grid, rows: dict[int, dict[int, str]], r: int) -> bo
     return bool(groups) and set(below) <= groups
 
 
-def _labels(grid: Grid, rows: dict[int, dict[int, str]], filled: dict[Cell, str],
-            header_rows: list[int]) -> dict[int, str]:
-    """Each column's name: its lowest header label, or its whole path (``计划·完成时限``) where
-    two columns would share a name."""
+def _header_paths(grid: Grid, rows: dict[int, dict[int, str]], filled: dict[Cell, str],
+                  header_rows: list[int]) -> dict[int, list[str]]:
+    """Each column's header labels, top to bottom (``["整改情况", "整改措施"]``)."""
     anchors = {r: _gap_anchors(grid, rows, r) for r in header_rows[:-1]}
     width = max((c for (r, c) in filled if r in header_rows), default=0)
     paths: dict[int, list[str]] = {}
@@ -201,12 +204,20 @@ def _labels(grid: Grid, rows: dict[int, dict[int, str]], filled: dict[Cell, str]
             if text and (not path or path[-1] != text):
                 path.append(text)
         paths[c] = path
-    names = {c: p[-1] if p else "" for c, p in paths.items()}
-    counts: dict[str, int] = {}
-    for name in names.values():
-        counts[name] = counts.get(name, 0) + 1
-    return {c: "·".join(paths[c]) if name and counts[name] > 1 and len(paths[c]) > 1 else name
-            for c, name in names.items()}
+    return paths
+
+
+def _labels(paths: dict[int, list[str]]) -> dict[int, str]:
+    """Each column's name: its lowest header label; where columns would share one, as many labels
+    above it as tell them apart (``计划·完成时限``)."""
+    labels: dict[int, str] = {}
+    for c, path in paths.items():
+        twins = [p for k, p in paths.items() if k != c and p and path and p[-1] == path[-1]]
+        depth = 1
+        while depth < len(path) and any(p[-depth:] == path[-depth:] for p in twins):
+            depth += 1
+        labels[c] = "·".join(path[-depth:])
+    return labels
 
 
 def _fill_data(grid: Grid) -> dict[int, dict[int, str]]:
@@ -221,7 +232,7 @@ def _fill_data(grid: Grid) -> dict[int, dict[int, str]]:
 
 
 def _row_text(grid: Grid, labels: dict[int, str], cells: dict[int, str], r: int) -> str:
-    """``label：value`` pairs joined by `` ｜ ``; "" for an empty, totals or repeated-header row."""
+    """``label：value`` pairs joined by `` ｜ ``; "" for an empty or totals row."""
     parts: list[tuple[str, str]] = []
     for c in sorted(cells):
         label = labels.get(c, "")
@@ -238,8 +249,6 @@ def _row_text(grid: Grid, labels: dict[int, str], cells: dict[int, str], r: int)
         return ""
     if any(_TOTALS.match(label_text(cells[c])) for c in cells):
         return ""
-    if all(label_text(text) == label for label, text in parts):
-        return ""  # the header again (a table printed in pages repeats it)
     return ROW_SEPARATOR.join(f"{label}：{text}" if label else text for label, text in parts)
 
 

@@ -112,6 +112,30 @@ def test_same_name_under_two_groups_keeps_the_group(tmp_path):
                          "实际·整改措施：已补建 ｜ 实际·完成时限：2024年2月")
 
 
+def test_three_row_header_and_a_repeated_header_row(tmp_path):
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet["A1"] = "问题描述"
+    sheet.merge_cells("A1:A3")
+    sheet["B1"] = "整改情况"
+    sheet.merge_cells("B1:E1")
+    sheet["B2"], sheet["D2"] = "计划", "实际"
+    sheet.merge_cells("B2:C2")
+    sheet.merge_cells("D2:E2")
+    sheet["B3"], sheet["C3"], sheet["D3"], sheet["E3"] = "整改措施", "完成时限", "整改措施", "完成时限"
+    sheet.append(["台账不全", "补建台账", "2024年1月", "已补建", "2024年2月"])
+    sheet.append(["问题描述", "整改情况"])  # the header printed again on the next page
+    sheet.append(["问题描述", "整改措施", "完成时限", "整改措施", "完成时限"])
+    sheet.append(["档案缺失", "补档", "2024年3月"])
+    workbook.save(tmp_path / "三行表头.xlsx")
+    lines = load_file(tmp_path / "三行表头.xlsx").lines
+    assert [(line.row, line.text) for line in lines] == [
+        (4, "问题描述：台账不全 ｜ 计划·整改措施：补建台账 ｜ 计划·完成时限：2024年1月 ｜ 实际·整改措施：已补建 ｜ "
+            "实际·完成时限：2024年2月"),
+        (7, "问题描述：档案缺失 ｜ 计划·整改措施：补档 ｜ 计划·完成时限：2024年3月"),
+    ]
+
+
 CSV = (
     "附件2：YY市巡察整改台账,,,,\r\n"
     "填报单位：市委巡察办,,,,\r\n"
@@ -156,6 +180,9 @@ def test_corrupt_xlsx_is_refused(tmp_path):
     assert load_error(tmp_path / "截断.xlsx").startswith("corrupt .xlsx: not a complete zip archive")
     (tmp_path / "文本.xlsx").write_bytes("问题描述,整改措施\n".encode())
     assert load_error(tmp_path / "文本.xlsx").startswith("corrupt .xlsx")
+    (tmp_path / "旧格式.xlsx").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 2048)  # an OLE file: .xls
+    assert load_error(tmp_path / "旧格式.xlsx") == (
+        "an old Excel 97-2003 workbook (.xls) named .xlsx: save it as .xlsx in Excel or WPS")
 
 
 def encrypt_workbook(path: Path, password: str = "secret") -> bytes:
