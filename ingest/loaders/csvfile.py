@@ -40,4 +40,4 @@ def load_csv(path: Path) -> LoadedFile:
                     grid.cells[(r, c)] = value
     except csv.Error as e:
         raise LoadError(f"not a readable CSV (line {reader.line_num}: {e})") from e
-    return ledger_file([grid], "csv")
+    return ledger_file([grid], "csv", path.name)

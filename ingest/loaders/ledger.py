@@ -9,7 +9,7 @@ Shared by the .xlsx and .csv loaders. A sheet is read as an inspection office la
 - header rows below it when the header spans two or three rows: a group cell (``整改情况``,
   merged over ``整改措施`` and ``完成时限``, or left blank to their right in a .csv) with its
   labels on the next row. A column is named by its lowest label (``整改措施``); when two columns
-  would get the same name, both are named by their whole path (``计划·完成时限``);
+  would get the same name, they keep as many labels above it as tell them apart (``计划·完成时限``);
 - data rows: each becomes ``问题描述：… ｜ 整改措施：… ｜ 责任单位：…`` (empty cells left out,
   the ``序号`` column too), carrying its own 1-based row number and the sheet's name. A merged
   cell that spans several data rows (one 责任单位 for three problems) fills every row it spans.
@@ -252,10 +252,10 @@ def _row_text(grid: Grid, labels: dict[int, str], cells: dict[int, str], r: int)
     return ROW_SEPARATOR.join(f"{label}：{text}" if label else text for label, text in parts)
 
 
-def ledger_file(grids: list[Grid], format: str) -> LoadedFile:
+def ledger_file(grids: list[Grid], format: str, name: str = "") -> LoadedFile:
     """The data rows of every sheet, in order, and the first title row found.
 
-    A sheet that gives no rows is logged and passed over.
+    A sheet that gives no rows is passed over, and logged under the file's ``name`` unless it is empty.
 
     Raises:
         LoadError: no sheet gives a data row; the message says why for each sheet.
@@ -269,7 +269,7 @@ def ledger_file(grids: list[Grid], format: str) -> LoadedFile:
             where = f"sheet '{grid.name}'" if grid.name else ""
             problems.append(f"{where}: {sheet.problem}" if where else sheet.problem)
             if sheet.problem != "empty":
-                logger.info("%s passed over: %s", where or "the table", sheet.problem)
+                logger.info("%s: %s passed over: %s", name, where or "the table", sheet.problem)
             continue
         title = title or sheet.title
         lines.extend(sheet.lines)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import zipfile
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -11,8 +10,6 @@ from typing import Any
 from ingest.errors import LoadError
 from ingest.loaders.ledger import Grid, cell_text, date_text, ledger_file
 from ingest.models import LoadedFile
-
-logger = logging.getLogger(__name__)
 
 MAX_UNCOMPRESSED_BYTES = 200 * 2**20
 MAX_COMPRESSION_RATIO = 100
@@ -51,7 +48,7 @@ def load_xlsx(path: Path) -> LoadedFile:
         grids = [_grid(sheet) for sheet in workbook.worksheets if isinstance(sheet, Worksheet)]
     finally:
         workbook.close()
-    return ledger_file(grids, "xlsx")
+    return ledger_file(grids, "xlsx", path.name)
 
 
 def _refuse_bad_package(path: Path) -> None:
