@@ -59,6 +59,9 @@ class Citation:
     sentence: str | None = None
     # The page of the source file the passage is on, where the file has pages (PDF).
     page: int | None = None
+    # A spreadsheet row: its sheet and its own row number.
+    sheet: str | None = None
+    row: int | None = None
 
 
 @dataclass

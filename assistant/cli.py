@@ -15,6 +15,7 @@ from typing import Any
 
 from assistant.settings import Settings
 from ingest.errors import ConfigError, EmptyStoreError, UsageError, XunshiError
+from ingest.models import row_label
 
 log = logging.getLogger("xunshi")
 
@@ -96,7 +97,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     if not passages:
         print("no passages found (is anything ingested? see `xunshi docs list`)")
     for p in passages:
-        where = f"{p.title} › {p.section}" if p.section else p.title
+        where = _where(p)
         # The similarity a reader can judge: of the passage's sentence nearest to the question.
         similarity = next((x for x in (p.sentence_score, p.dense_score) if x is not None), p.score)
         print(f"{p.rank:>2}. [{similarity:.3f}] {where}")
@@ -136,9 +137,19 @@ def _read_history(path: str | None) -> list[dict[str, str]]:
     return [{"role": str(t.get("role", "user")), "content": str(t["content"])} for t in turns]
 
 
+def _where(item: Any) -> str:
+    """A passage's place: ``title › section``, and its page (``第3页``) in a file of pages, or for a
+    spreadsheet row ``title › Sheet1 第5行``."""
+    if getattr(item, "row", None) is not None:
+        return f"{item.title} › {row_label(item.sheet, item.row)}"
+    where = f"{item.title} › {item.section}" if item.section else item.title
+    page = getattr(item, "page", None)
+    return f"{where} · 第{page}页" if page is not None else where
+
+
 def _print_citations(citations: list[Any]) -> None:
     for c in citations:
-        where = f"{c.title} › {c.section}" if c.section else c.title
+        where = _where(c)
         print(f"[{c.n}] {where}  ({Path(c.source).name})")
         text = " ".join(c.text.split())
         print(textwrap.indent(text if len(text) <= 120 else text[:120] + "…", "    "))
@@ -195,6 +206,10 @@ def cmd_precedents(args: argparse.Namespace, settings: Settings) -> int:
         facts = " · ".join(str(x) for x in (g.date or g.year, g.level) if x)
         print(f"■ {g.title}" + (f"（{facts}）" if facts else "") + f"  [{g.doc_id}]")
         for case in g.cases:
+            if case.row is not None:  # a ledger's row: the whole row, its 整改措施 included
+                print(f"  › {row_label(case.sheet, case.row)}")
+                print(textwrap.indent(case.text, "    "))
+                continue
             print(f"  › {case.section}" if case.section else "  ›")
             print(textwrap.indent(f"「{case.sentence}」" if case.sentence else case.text, "    "))
         print()

@@ -15,6 +15,7 @@ from assistant.support import assess
 from ingest.sentences import sentence_spans
 from vectorstore.lexical import DOCUMENT_TITLE, QUOTED_TERM
 from vectorstore.search import Passage, SearchFilters
+from vectorstore.store import NO_ROW
 
 _MARKS = "“”\"《》「」 "
 # Cases found by meaning: at most this many of the best-ranked passages (each above the threshold).
@@ -32,6 +33,9 @@ class Case:
     # "term" (the named practice occurs in it verbatim) or "meaning" (its sentence is close to the query).
     match: str = "meaning"
     score: float | None = None
+    # A spreadsheet row (a ledger's problem): its sheet and its own row number.
+    sheet: str | None = None
+    row: int | None = None
 
 
 @dataclass
@@ -77,7 +81,10 @@ def find_precedents(retriever: Any, query: str, threshold: float,
         matched = "term"
         for r in retriever.store.iter_records(where=where, containing=term):
             sentence = next((s for s in split_sentence_texts(r["text"]) if term in s), r["text"])
-            items.append((r["metadata"], Case(r["metadata"].get("section", ""), r["text"], r["id"], sentence, "term")))
+            meta = r["metadata"]
+            row = meta.get("row", NO_ROW)
+            items.append((meta, Case(meta.get("section", ""), r["text"], r["id"], sentence, "term",
+                                     sheet=meta.get("sheet") or None, row=None if row == NO_ROW else row)))
             seen.add(r["id"])
     passages = retriever.search(query, k=SEARCH_DEPTH, filters=filters)
     support = assess(query, passages[:5], threshold)
@@ -86,7 +93,7 @@ def find_precedents(retriever: Any, query: str, threshold: float,
             if p.chunk_id in seen or p.sentence_score is None or p.sentence_score < threshold:
                 continue
             items.append((_meta(p), Case(p.section, p.text, p.chunk_id, p.sentence or "", "meaning",
-                                         p.sentence_score)))
+                                         p.sentence_score, p.sheet, p.row)))
     return matched, _group(items)
 
 

@@ -16,6 +16,8 @@ LONG_PARAGRAPH_FACTOR = 1.5
 MAX_SENTENCE_FACTOR = 4
 # A chunk shorter than this share of the target is merged with a neighbour of its section.
 MIN_CHUNK_FACTOR = 0.2
+# A spreadsheet row up to this many times the target is one chunk, however short or long.
+LONG_ROW_FACTOR = 4
 _SENTENCE = re.compile(r"[^。！？；!?;]*[。！？；!?;]+[”’』」）)》]*|[^。！？；!?;]+$")
 # Clause marks, and the cell borders of a table row ("a | b").
 _CLAUSE = re.compile(r"[^，、,|]*[，、,|]+|[^，、,|]+$")
@@ -188,6 +190,8 @@ def chunk_document(doc: SourceDocument, size: int = DEFAULT_CHUNK_SIZE,
     ``tracker`` carries the open headings from one part of a long document to the next
     (``ingest.stream``); by default the document starts outside any section.
     """
+    if doc.paragraphs and doc.paragraphs[0].row is not None:
+        return chunk_rows(doc, size)
     tracker = tracker or SectionTracker()
     packer = _Packer(doc, size, tracker)
     for para, heading in zip(doc.paragraphs, outline(doc.paragraphs)):
@@ -198,6 +202,20 @@ def chunk_document(doc: SourceDocument, size: int = DEFAULT_CHUNK_SIZE,
                 continue
         packer.add(para, opens_section=heading is not None)
     return packer.finish()
+
+
+def chunk_rows(doc: SourceDocument, size: int = DEFAULT_CHUNK_SIZE) -> list[Chunk]:
+    """One chunk per spreadsheet row, never merged with its neighbours: its section is its sheet's
+    name, and it keeps its row number. A row over ``LONG_ROW_FACTOR`` times ``size`` is split at
+    sentence ends, every piece keeping the row."""
+    chunks: list[Chunk] = []
+    for para in doc.paragraphs:
+        whole = len(para.text) <= size * LONG_ROW_FACTOR
+        for start, end in [(0, len(para.text))] if whole else pack_sentences(para.text, size):
+            chunks.append(Chunk(doc_id=doc.doc_id, order=len(chunks), text=para.text[start:end],
+                                section=para.sheet or "", start=para.start + start, end=para.start + end,
+                                row=para.row, sheet=para.sheet))
+    return chunks
 
 
 def embedding_text(title: str, section: str, text: str) -> str:

@@ -17,20 +17,28 @@ class Line:
         joinable: True when a hard break may fall inside a sentence (plain text, PDF), so that
             cleaning may re-join it with the next line; False for blocks that are whole
             paragraphs or table rows (docx, HTML).
+        row: The spreadsheet's own 1-based row number of a data row (.xlsx, .csv), or None.
+        sheet: The worksheet's name of a data row ("" for a .csv), or None.
     """
 
     text: str
     page: int | None = None
     heading_level: int | None = None
     joinable: bool = True
+    row: int | None = None
+    sheet: str | None = None
 
 
 @dataclass
 class LoadedFile:
-    """What a loader returns: the file's lines in reading order."""
+    """What a loader returns: the file's lines in reading order.
+
+    ``title`` is a title the format states apart from the lines (a spreadsheet's title row), or None.
+    """
 
     lines: list[Line]
     format: str
+    title: str | None = None
 
 
 @dataclass
@@ -41,6 +49,13 @@ class Paragraph:
     start: int
     page: int | None = None
     heading_level: int | None = None
+    row: int | None = None
+    sheet: str | None = None
+
+
+def row_label(sheet: str | None, row: int) -> str:
+    """Where a spreadsheet row sits, as a citation names it: ``Sheet1 第5行`` (``第5行`` for a .csv)."""
+    return f"{sheet} 第{row}行" if sheet else f"第{row}行"
 
 
 @dataclass
@@ -82,3 +97,6 @@ class Chunk:
     start: int
     end: int
     page: int | None = None
+    # A spreadsheet row's own 1-based number and its sheet's name ("" for a .csv).
+    row: int | None = None
+    sheet: str | None = None

@@ -8,15 +8,17 @@ from ingest.clean import build_paragraphs, drop_junk, is_junk
 from ingest.compilation import split_compilation
 from ingest.dates import document_date
 from ingest.metadata import detect_level, make_doc_id, sha256_hex
-from ingest.models import LoadedFile, SourceDocument
+from ingest.models import LoadedFile, Paragraph, SourceDocument
 
 
 def documents_from_loaded(loaded: LoadedFile, source: str, file_hash: str, fallback_title: str) -> list[SourceDocument]:
-    """Clean a loaded file and split it into its articles.
+    """Clean a loaded file and split it into its articles (a spreadsheet: one document of its rows).
 
     ``fallback_title`` is the file's name without suffix: the title of an article that has none, and
     evidence of the date when the file holds a single article.
     """
+    if any(line.row is not None for line in loaded.lines):
+        return [ledger_document(loaded, source, file_hash, fallback_title)]
     documents = []
     articles = split_compilation(drop_junk(loaded.lines), fallback_title)
     # What dates the file (its name, its publication stamp) dates its article only when it has one.
@@ -48,6 +50,33 @@ def documents_from_loaded(loaded: LoadedFile, source: str, file_hash: str, fallb
     for doc in documents:
         doc.file_documents = len(documents)
     return documents
+
+
+def ledger_document(loaded: LoadedFile, source: str, file_hash: str, fallback_title: str) -> SourceDocument:
+    """A spreadsheet as one document: one paragraph per data row, untouched by cleaning (a row is
+    whole), titled by its title row or else ``fallback_title`` (the file name)."""
+    title = loaded.title or fallback_title
+    paragraphs, offset = [], 0
+    for line in loaded.lines:
+        paragraphs.append(Paragraph(text=line.text, start=offset, row=line.row, sheet=line.sheet))
+        offset += len(line.text) + 1
+    text = "\n".join(p.text for p in paragraphs)
+    dated = document_date(title, "", fallback_title)
+    return SourceDocument(
+        doc_id=make_doc_id(source, title),
+        title=title,
+        source=source,
+        text=text,
+        paragraphs=paragraphs,
+        content_hash=sha256_hex(f"{title}\n{text}"),
+        file_hash=file_hash,
+        # Dated by its title or file name only: the dates in its rows are deadlines, not its issue.
+        year=dated.year,
+        date=dated.date,
+        date_source=dated.sources,
+        level=detect_level(title, text),
+        format=loaded.format,
+    )
 
 
 def load_documents(path: Path, file_hash: str | None = None) -> list[SourceDocument]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from vectorstore.store import NO_PAGE, Hit
+from vectorstore.store import NO_PAGE, NO_ROW, Hit
 
 
 @dataclass
@@ -52,6 +52,9 @@ class Passage:
     year: int | None = None
     level: str | None = None
     page: int | None = None
+    # A spreadsheet row: its sheet (None for a .csv) and its own 1-based row number (None outside spreadsheets).
+    sheet: str | None = None
+    row: int | None = None
     start: int = 0
     end: int = 0
     dense_score: float | None = None
@@ -86,6 +89,8 @@ def passage_from_hit(hit: Hit, rank: int, score: float | None = None,
         date=meta.get("date") or None,
         level=meta.get("level") or None,
         page=None if meta.get("page", NO_PAGE) == NO_PAGE else meta["page"],
+        sheet=meta.get("sheet") or None,
+        row=None if meta.get("row", NO_ROW) == NO_ROW else meta["row"],
         start=meta.get("start", 0),
         end=meta.get("end", 0),
         dense_score=None if dense_score is None else round(dense_score, 4),

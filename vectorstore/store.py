@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 # Chroma refuses larger batches; 5461 is its documented maximum for the embedded store.
 MAX_BATCH = 2000
 NO_PAGE = -1
+NO_ROW = -1
 # The sentences of one chunk: their spans in the chunk's text and their vectors (one row each).
 ChunkSentences = tuple[Sequence[tuple[int, int]], np.ndarray]
 
@@ -109,6 +110,8 @@ def chunk_metadata(doc: SourceDocument, chunk: Chunk, total: int, added_at: str,
         "start": chunk.start,
         "end": chunk.end,
         "page": chunk.page if chunk.page is not None else NO_PAGE,
+        "row": chunk.row if chunk.row is not None else NO_ROW,
+        "sheet": chunk.sheet or "",
         "chunk_count": total,
         "file_documents": doc.file_documents,
         "added_at": added_at,

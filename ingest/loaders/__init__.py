@@ -11,12 +11,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ingest.errors import LoadError
+from ingest.loaders.csvfile import load_csv
 from ingest.loaders.doc import load_doc
 from ingest.loaders.docx import load_docx
 from ingest.loaders.html import load_html
 from ingest.loaders.image import IMAGE_EXTENSIONS, load_image
 from ingest.loaders.pdf import load_pdf
 from ingest.loaders.text import load_markdown, load_text
+from ingest.loaders.xlsx import load_xlsx
 from ingest.models import LoadedFile
 
 DEFAULT_MAX_BYTES = 200 * 2**20
@@ -30,6 +32,8 @@ _LOADERS: dict[str, Callable[[Path], LoadedFile]] = {
     ".htm": load_html,
     ".doc": load_doc,
     **dict.fromkeys(IMAGE_EXTENSIONS, load_image),
+    ".xlsx": load_xlsx,
+    ".csv": load_csv,
 }
 
 SUPPORTED_EXTENSIONS: tuple[str, ...] = tuple(_LOADERS)

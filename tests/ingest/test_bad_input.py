@@ -16,6 +16,7 @@ from PIL import Image
 from pypdf import PdfWriter
 
 from test_loaders import build_docx, write_text_pdf
+from test_sheets import build_ledger, encrypt_workbook
 
 ROOT = Path(__file__).parents[2]
 GOOD = "2022年县委巡察工作总结\n\n一、主要做法\n全年开展两轮常规巡察，巡察xx个村（社区）党组织，推行“三色督办”机制。\n"
@@ -67,6 +68,12 @@ def build_bad_corpus(folder: Path) -> dict[str, str | None]:
     add("网页.html", ("<html><head><script>alert('x')</script><style>p{}</style></head><body><h1>2015年巡察通报</h1>"
                       "<p>通报巡察发现的问题。</p><script>document.write('bad')</script></body></html>").encode(), None)
     add("程序.exe", b"MZ\x90\x00", "skipped")
+    ledger = build_ledger(folder / "台账.xlsx")  # a good ledger: its rows go in
+    expect[ledger.name] = None
+    add("截断台账.xlsx", ledger.read_bytes()[:3000], "corrupt .xlsx")
+    add("加密台账.xlsx", encrypt_workbook(ledger), "encrypted workbook (password-protected)")
+    add("只有表头.csv", "序号,问题描述,整改措施\r\n合计,,\r\n".encode("gbk"),
+        "no data rows (a header but no data rows under it)")
     return expect
 
 
