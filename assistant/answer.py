@@ -57,6 +57,8 @@ class Citation:
     level: str | None = None
     # The passage's sentence nearest to the question (highlighted on the page).
     sentence: str | None = None
+    # The PDF (or multi-page scan) page the passage starts on, when the file has pages.
+    page: int | None = None
 
 
 @dataclass

@@ -99,7 +99,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
         where = f"{p.title} › {p.section}" if p.section else p.title
         # The similarity a reader can judge: of the passage's sentence nearest to the question.
         similarity = next((x for x in (p.sentence_score, p.dense_score) if x is not None), p.score)
-        print(f"{p.rank:>2}. [{similarity:.3f}] {where}")
+        print(f"{p.rank:>2}. [{similarity:.3f}] {where}{_on_page(p.page)}")
         print(textwrap.indent(p.text, "    "))
         if p.sentence:
             print(f"    ▸ {p.sentence}")
@@ -136,10 +136,15 @@ def _read_history(path: str | None) -> list[dict[str, str]]:
     return [{"role": str(t.get("role", "user")), "content": str(t["content"])} for t in turns]
 
 
+def _on_page(page: int | None) -> str:
+    """Where in its file a passage starts, for a citation: `` 第3页``, or nothing for a file without pages."""
+    return f" 第{page}页" if page else ""
+
+
 def _print_citations(citations: list[Any]) -> None:
     for c in citations:
         where = f"{c.title} › {c.section}" if c.section else c.title
-        print(f"[{c.n}] {where}  ({Path(c.source).name})")
+        print(f"[{c.n}] {where}  ({Path(c.source).name}{_on_page(c.page)})")
         text = " ".join(c.text.split())
         print(textwrap.indent(text if len(text) <= 120 else text[:120] + "…", "    "))
 
