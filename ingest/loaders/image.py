@@ -19,8 +19,8 @@ from ingest.models import Line, LoadedFile
 
 logger = logging.getLogger(__name__)
 
-# Pillow refuses images past twice its own bomb limit (~179 megapixels); a scan of an A0 sheet
-# at 300 dpi is ~140 MP, so this bound only stops files built to exhaust memory.
+# Pillow warns past ~89 megapixels and refuses past ~179; a scan of an A0 sheet at 300 dpi is ~140 MP,
+# so only the refusal is kept: it stops files built to exhaust memory.
 MAX_PIXELS = 180_000_000
 
 
@@ -33,12 +33,13 @@ def load_image(path: Path) -> LoadedFile:
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     lines: list[Line] = []
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as image:
+                if image.width * image.height > MAX_PIXELS:
+                    raise LoadError(f"image too large to read ({image.width} × {image.height} pixels)")
                 frames = getattr(image, "n_frames", 1)
                 for index in range(frames):
                     image.seek(index)
@@ -46,7 +47,9 @@ def load_image(path: Path) -> LoadedFile:
                     upright = ImageOps.exif_transpose(image)
                     pixels = image_to_rgb(upright)
                     lines.extend(_frame_lines(path, pixels, page, frames))
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+    except LoadError:
+        raise
+    except Image.DecompressionBombError as e:
         raise LoadError(f"image too large to read ({e})") from e
     except UnidentifiedImageError as e:
         raise LoadError("not an image that can be read (corrupt, or another format under an image name)") from e

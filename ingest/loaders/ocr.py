@@ -122,8 +122,14 @@ def is_blank(image: np.ndarray) -> bool:
 
 def read_page(image: np.ndarray) -> OcrPage:
     """Read one page image (H×W×3 RGB, uint8): its rows of text, upright, in reading order."""
+    import cv2
+    from rapidocr.inference_engine.onnxruntime.main import ONNXRuntimeError
+
     with _LOCK:  # one engine per process; its call options are state
-        return _read_page(_engine(), np.ascontiguousarray(image))
+        try:
+            return _read_page(_engine(), np.ascontiguousarray(image))
+        except (ONNXRuntimeError, cv2.error, ValueError, MemoryError) as e:
+            raise LoadError(f"OCR failed on this page: {e}") from e
 
 
 def _read_page(engine: Any, image: np.ndarray) -> OcrPage:

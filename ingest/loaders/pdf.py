@@ -98,7 +98,11 @@ class _ScannedPages:
             logger.info("%s: no text layer and blank, skipped", where)
             return []
         started = time.perf_counter()
-        result = read_page(pixels)
+        try:
+            result = read_page(pixels)
+        except LoadError as e:
+            logger.warning("%s: %s, skipped", where, e)
+            return []
         turned = f", turned upright by {result.turned}°" if result.turned else ""
         logger.info("%s: no text layer, OCR read %d characters in %.1f s%s", where, result.characters,
                     time.perf_counter() - started, turned)
