@@ -152,3 +152,29 @@ def test_scanned_pdf_of_blank_pages_is_refused(tmp_path):
     path = image_pdf([Image.new("RGB", (1240, 1754), "white")] * 2, tmp_path / "空白扫描.pdf")
     with pytest.raises(LoadError, match="no page has a text layer, and OCR found no text"):
         load_file(path)
+
+
+NO_NETWORK = """
+import sys
+def refuse(event, args):
+    if event in ("socket.connect", "socket.getaddrinfo"):
+        raise OSError(f"network use refused: {event} {args[1] if event == 'socket.connect' else args[0]}")
+sys.addaudithook(refuse)
+from pathlib import Path
+from ingest.loaders import load_file
+print(load_file(Path(sys.argv[1])).lines[0].text)
+"""
+
+
+def test_ocr_models_come_from_the_package_and_nothing_reaches_the_network(tmp_path, scans):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = tmp_path / "strip.png"
+    scans[0].crop((0, 0, scans[0].width, 260)).save(path)
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run([sys.executable, "-c", NO_NETWORK, str(path)], capture_output=True, text=True,
+                            cwd=root, timeout=300, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "各位代表："
