@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 ENCRYPTED = "encrypted PDF: remove the password and ingest again"
 NO_TEXT_LAYER = "no text: no page has a text layer, and OCR found no text on the scanned pages"
-# Scanned pages are rendered at this resolution (A4 at 200 dpi: 1654 × 2339 pixels).
+# Scanned pages are rendered at this resolution (A4 at 200 dpi: 1654 × 2339 pixels), larger pages smaller.
 RENDER_DPI = 200
 
 # What pypdf raises on damaged files besides its own errors.
@@ -82,14 +82,16 @@ class _ScannedPages:
         import pypdfium2 as pdfium
 
         from ingest.loaders.image import ocr_lines
-        from ingest.loaders.ocr import image_to_rgb, is_blank, read_page
+        from ingest.loaders.ocr import MAX_SIDE, image_to_rgb, is_blank, read_page
 
         where = f"{self.path.name}: page {number} of {self.count}"
         try:
             if self.document is None:
                 self.document = pdfium.PdfDocument(self.path)
             page = self.document[number - 1]
-            pixels = image_to_rgb(page.render(scale=RENDER_DPI / 72).to_pil())
+            # A page larger than A4 is rendered no larger than OCR reads it (MAX_SIDE pixels).
+            scale = min(RENDER_DPI / 72, MAX_SIDE / max(page.get_size()))
+            pixels = image_to_rgb(page.render(scale=scale).to_pil())
             page.close()
         except (pdfium.PdfiumError, ValueError, IndexError) as e:
             logger.warning("%s: cannot be rendered for OCR, skipped: %s", where, e)
