@@ -100,7 +100,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
         where = _where(p)
         # The similarity a reader can judge: of the passage's sentence nearest to the question.
         similarity = next((x for x in (p.sentence_score, p.dense_score) if x is not None), p.score)
-        print(f"{p.rank:>2}. [{similarity:.3f}] {where}")
+        print(f"{p.rank:>2}. [{similarity:.3f}] {where}{_on_page(p.page)}")
         print(textwrap.indent(p.text, "    "))
         if p.sentence:
             print(f"    ▸ {p.sentence}")
@@ -138,19 +138,21 @@ def _read_history(path: str | None) -> list[dict[str, str]]:
 
 
 def _where(item: Any) -> str:
-    """A passage's place: ``title › section``, and its page (``第3页``) in a file of pages, or for a
-    spreadsheet row ``title › Sheet1 第5行``."""
+    """A passage's place: ``title › section``, or for a spreadsheet row ``title › Sheet1 第5行``."""
     if getattr(item, "row", None) is not None:
         return f"{item.title} › {row_label(item.sheet, item.row)}"
-    where = f"{item.title} › {item.section}" if item.section else item.title
-    page = getattr(item, "page", None)
-    return f"{where} · 第{page}页" if page is not None else where
+    return f"{item.title} › {item.section}" if item.section else item.title
+
+
+def _on_page(page: int | None) -> str:
+    """Where in its file a passage starts, for a citation: `` 第3页``, or nothing for a file without pages."""
+    return f" 第{page}页" if page else ""
 
 
 def _print_citations(citations: list[Any]) -> None:
     for c in citations:
         where = _where(c)
-        print(f"[{c.n}] {where}  ({Path(c.source).name})")
+        print(f"[{c.n}] {where}  ({Path(c.source).name}{_on_page(c.page)})")
         text = " ".join(c.text.split())
         print(textwrap.indent(text if len(text) <= 120 else text[:120] + "…", "    "))
 

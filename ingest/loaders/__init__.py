@@ -15,7 +15,7 @@ from ingest.loaders.csvfile import load_csv
 from ingest.loaders.doc import load_doc
 from ingest.loaders.docx import load_docx
 from ingest.loaders.html import load_html
-from ingest.loaders.image import IMAGE_EXTENSIONS, load_image
+from ingest.loaders.image import load_image
 from ingest.loaders.pdf import load_pdf
 from ingest.loaders.text import load_markdown, load_text
 from ingest.loaders.xlsx import load_xlsx
@@ -31,7 +31,12 @@ _LOADERS: dict[str, Callable[[Path], LoadedFile]] = {
     ".html": load_html,
     ".htm": load_html,
     ".doc": load_doc,
-    **dict.fromkeys(IMAGE_EXTENSIONS, load_image),
+    ".png": load_image,
+    ".jpg": load_image,
+    ".jpeg": load_image,
+    ".tif": load_image,
+    ".tiff": load_image,
+    ".bmp": load_image,
     ".xlsx": load_xlsx,
     ".csv": load_csv,
 }
@@ -51,7 +56,7 @@ def load_file(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> LoadedFile:
 
     Raises:
         LoadError: unsupported type, missing or unreadable, too large, empty, or whatever the
-            format's loader refuses (corrupt, encrypted, binary, no text layer...).
+            format's loader refuses (corrupt, encrypted, binary, no text even by OCR...).
     """
     path = Path(path)
     suffix = path.suffix.lower()

@@ -1,84 +1,90 @@
-"""Scans and photos (.png, .jpg, .tif...): every page recognised by OCR, one joinable Line per text line."""
+"""Image files (scans and photos of pages): read by OCR, one joinable Line per text row.
+
+A multi-page TIFF gives one page per frame, numbered from 1; a single image has no page number.
+A photo's EXIF orientation is applied before reading, and a page turned by 90° or 180° is set
+upright by the OCR itself.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+import warnings
 from pathlib import Path
 
-from PIL import Image, ImageOps, UnidentifiedImageError
-
 from ingest.errors import LoadError
-from ingest.loaders.ocr import NO_TEXT_RECOGNISED, recognise_page
+from ingest.loaders._text import tidy_line
+from ingest.loaders.ocr import NO_TEXT_IN_IMAGE, OcrPage, image_to_rgb, is_blank, read_page
 from ingest.models import Line, LoadedFile
 
 logger = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
-# A photo of a page is a few thousand pixels a side; far more is a decompression bomb.
-MAX_PIXELS = 60_000_000
-# A page with no pixel darker than this (0-255) is blank: nothing to recognise.
-INK_LEVEL = 160
-# A multi-page TIFF of more pages than this is not a document scan.
-MAX_PAGES = 500
+# Pillow warns past ~89 megapixels and refuses past ~179; a scan of an A0 sheet at 300 dpi is ~140 MP,
+# so only the refusal is kept: it stops files built to exhaust memory.
+MAX_PIXELS = 180_000_000
 
 
 def load_image(path: Path) -> LoadedFile:
-    """Recognise the text of an image file; a multi-page TIFF gives one page per frame.
-
-    A phone photo's EXIF orientation is applied first, so a page photographed sideways reads
-    upright.
+    """Read an image file's text by OCR.
 
     Raises:
-        LoadError: not an image, damaged, too many pixels, or no text recognised on any page.
+        LoadError: not an image Pillow can open (corrupt, truncated, another format under an
+            image name), too many pixels, or no text found on any page.
     """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    lines: list[Line] = []
     try:
-        with Image.open(path) as image:
-            if image.width * image.height > MAX_PIXELS:
-                raise LoadError(f"image too large ({image.width}x{image.height} pixels, limit {MAX_PIXELS:,})")
-            lines = ocr_lines(_frames(image), name=path.name)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                if image.width * image.height > MAX_PIXELS:
+                    raise LoadError(f"image too large to read ({image.width} × {image.height} pixels)")
+                frames = getattr(image, "n_frames", 1)
+                for index in range(frames):
+                    image.seek(index)
+                    page = index + 1 if frames > 1 else None
+                    upright = ImageOps.exif_transpose(image)
+                    pixels = image_to_rgb(upright)
+                    lines.extend(_frame_lines(path, pixels, page, frames))
     except LoadError:
         raise
-    except UnidentifiedImageError as e:
-        raise LoadError("not a readable image (damaged, or not the format its extension names)") from e
     except Image.DecompressionBombError as e:
-        raise LoadError(f"image too large: {e}") from e
-    except (OSError, ValueError, SyntaxError) as e:
-        # Pillow raises these on truncated or damaged image data.
-        raise LoadError(f"damaged image: {e}") from e
-    if not lines:
-        raise LoadError(NO_TEXT_RECOGNISED)
+        raise LoadError(f"image too large to read ({e})") from e
+    except UnidentifiedImageError as e:
+        raise LoadError("not an image that can be read (corrupt, or another format under an image name)") from e
+    except (OSError, SyntaxError, ValueError, EOFError) as e:  # what Pillow raises on damaged data
+        raise LoadError(f"corrupt image: {e}") from e
+    if not any(line.text for line in lines):
+        raise LoadError(NO_TEXT_IN_IMAGE)
     return LoadedFile(lines=lines, format="image")
 
 
-def ocr_lines(pages: Iterable[Image.Image], first_page: int = 1, name: str = "") -> list[Line]:
-    """OCR each page image; lines keep their page number and may be re-joined (a scan's line break
-    says nothing about sentences). No blank line is put between pages, as for a PDF. A blank page
-    is skipped without running OCR."""
+def _frame_lines(path: Path, pixels, page: int | None, pages: int) -> list[Line]:
+    where = f"{path.name}" + (f": page {page} of {pages}" if page else "")
+    if is_blank(pixels):
+        logger.info("%s: blank, nothing to read", where)
+        return []
+    started = time.perf_counter()
+    result = read_page(pixels)
+    logger.info("%s: OCR read %d characters in %.1f s%s", where, result.characters,
+                time.perf_counter() - started, _turn_note(result))
+    return ocr_lines(result, page)
+
+
+def ocr_lines(result: OcrPage, page: int | None) -> list[Line]:
+    """The rows OCR read on a page as joinable lines, blank rows kept (one at most, none at the ends)."""
     lines: list[Line] = []
-    for number, page in enumerate(pages, start=first_page):
-        if not has_ink(page):
-            logger.info("%s: page %d is blank", name, number)
-            continue
-        started = time.perf_counter()
-        texts = recognise_page(page)
-        logger.info("%s: page %d read by OCR in %.1f s, %d lines", name, number, time.perf_counter() - started, len(texts))
-        lines.extend(Line(text, page=number, joinable=True) for text in texts)
+    for row in result.rows:
+        text = tidy_line(row)
+        if text.strip():
+            lines.append(Line(text, page=page, joinable=True))
+        elif lines and lines[-1].text:
+            lines.append(Line("", page=page, joinable=True))
+    if lines and not lines[-1].text:
+        lines.pop()
     return lines
 
 
-def has_ink(image: Image.Image) -> bool:
-    """True when some pixel of the image is dark enough to be print."""
-    darkest, _ = image.convert("L").getextrema()
-    return darkest < INK_LEVEL
-
-
-def _frames(image: Image.Image) -> Iterable[Image.Image]:
-    frames = getattr(image, "n_frames", 1)
-    if frames > MAX_PAGES:
-        raise LoadError(f"too many pages ({frames} frames, limit {MAX_PAGES})")
-    for index in range(frames):
-        image.seek(index)
-        frame = ImageOps.exif_transpose(image)
-        yield frame.convert("RGB")
+def _turn_note(result: OcrPage) -> str:
+    return f" (page turned upright by {result.turned}°)" if result.turned else ""

@@ -1,9 +1,13 @@
-"""PDF files: one joinable Line per line of the text layer, or of OCR where a page has no text layer,
-with its page number."""
+"""PDF files: one joinable Line per line, with its page number.
+
+A page with a text layer is read as text; a page without one (a scan) is rendered and read by
+OCR, so a file that mixes both comes out whole.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
 import zlib
 from pathlib import Path
 
@@ -17,7 +21,9 @@ from ingest.models import Line, LoadedFile
 logger = logging.getLogger(__name__)
 
 ENCRYPTED = "encrypted PDF: remove the password and ingest again"
-NO_TEXT_LAYER = "no text layer, and OCR recognised no text on any page (blank pages, or a scan too faint to read)"
+NO_TEXT_LAYER = "no text: no page has a text layer, and OCR found no text on the scanned pages"
+# Scanned pages are rendered at this resolution (A4 at 200 dpi: 1654 × 2339 pixels), larger pages smaller.
+RENDER_DPI = 200
 
 # What pypdf raises on damaged files besides its own errors.
 _DAMAGED = (PyPdfError, ValueError, KeyError, TypeError, IndexError, AttributeError, AssertionError,
@@ -25,14 +31,14 @@ _DAMAGED = (PyPdfError, ValueError, KeyError, TypeError, IndexError, AttributeEr
 
 
 def load_pdf(path: Path) -> LoadedFile:
-    """Load a PDF's text layer, recognising by OCR the pages that have none (scans).
+    """Load a PDF's text, page by page: the text layer, or OCR where a page has none.
 
     Lines keep their 1-based page number and are joinable (a PDF line break says nothing about
     sentences). Blank lines at the top and bottom of a page are dropped and runs of blank lines
     inside a page become one; no blank line is added between pages. A PDF locked only by an
-    owner password (empty user password) opens as usual. A page without a text layer, or whose
-    text cannot be extracted (logged), is rendered and read by OCR; a page that renders blank is
-    skipped. The format is ``pdf-ocr`` when any page was read by OCR.
+    owner password (empty user password) opens as usual. A page whose text cannot be extracted
+    is logged and skipped; a page without a text layer is rendered and read by OCR (a blank
+    page is skipped).
 
     Raises:
         LoadError: encrypted, corrupt, or no text on any page, even by OCR.
@@ -46,26 +52,67 @@ def load_pdf(path: Path) -> LoadedFile:
         raise
     except _DAMAGED as e:
         raise LoadError(f"corrupt PDF: {e}") from e
-    pages_lines: list[list[Line]] = []
-    for number, page in enumerate(pages, start=1):
-        try:
-            text = page.extract_text()
-        except _DAMAGED as e:
-            logger.warning("%s: page %d has unreadable text, skipped: %s", path.name, number, e)
-            text = ""
-        pages_lines.append(_page_lines(text, number))
-    scanned = [number for number, page_lines in enumerate(pages_lines, start=1) if not page_lines]
-    if scanned:
-        from ingest.loaders.pdf_ocr import ocr_pdf_pages  # the OCR engine loads only for scans
-
-        logger.info("%s: %d of %d pages have no text layer, reading them by OCR", path.name, len(scanned), len(pages))
-        for number, page_lines in ocr_pdf_pages(path, scanned).items():
-            pages_lines[number - 1] = page_lines
-    lines = [line for page_lines in pages_lines for line in page_lines]
+    lines: list[Line] = []
+    scans = _ScannedPages(path, len(pages))
+    try:
+        for number, page in enumerate(pages, start=1):
+            try:
+                text = page.extract_text()
+            except _DAMAGED as e:
+                logger.warning("%s: page %d has unreadable text, skipped: %s", path.name, number, e)
+                continue
+            page_lines = _page_lines(text, number)
+            lines.extend(page_lines if page_lines else scans.read(number))
+    finally:
+        scans.close()
     if not lines:
         raise LoadError(NO_TEXT_LAYER)
-    recognised = any(pages_lines[number - 1] for number in scanned)
-    return LoadedFile(lines=lines, format="pdf-ocr" if recognised else "pdf")
+    return LoadedFile(lines=lines, format="pdf")
+
+
+class _ScannedPages:
+    """Renders and reads pages that have no text layer; opens the file with PDFium on the first one."""
+
+    def __init__(self, path: Path, count: int) -> None:
+        self.path = path
+        self.count = count
+        self.document = None
+
+    def read(self, number: int) -> list[Line]:
+        import pypdfium2 as pdfium
+
+        from ingest.loaders.image import ocr_lines
+        from ingest.loaders.ocr import MAX_SIDE, image_to_rgb, is_blank, read_page
+
+        where = f"{self.path.name}: page {number} of {self.count}"
+        try:
+            if self.document is None:
+                self.document = pdfium.PdfDocument(self.path)
+            page = self.document[number - 1]
+            # A page larger than A4 is rendered no larger than OCR reads it (MAX_SIDE pixels).
+            scale = min(RENDER_DPI / 72, MAX_SIDE / max(page.get_size()))
+            pixels = image_to_rgb(page.render(scale=scale).to_pil())
+            page.close()
+        except (pdfium.PdfiumError, ValueError, IndexError) as e:
+            logger.warning("%s: cannot be rendered for OCR, skipped: %s", where, e)
+            return []
+        if is_blank(pixels):
+            logger.info("%s: no text layer and blank, skipped", where)
+            return []
+        started = time.perf_counter()
+        try:
+            result = read_page(pixels)
+        except LoadError as e:
+            logger.warning("%s: %s, skipped", where, e)
+            return []
+        turned = f", turned upright by {result.turned}°" if result.turned else ""
+        logger.info("%s: no text layer, OCR read %d characters in %.1f s%s", where, result.characters,
+                    time.perf_counter() - started, turned)
+        return ocr_lines(result, number)
+
+    def close(self) -> None:
+        if self.document is not None:
+            self.document.close()
 
 
 def _decrypt_with_empty_password(reader: PdfReader) -> None:
