@@ -184,7 +184,7 @@ def test_a_50_mb_text_file_is_read_in_parts_in_bounded_memory(tmp_path, e5_model
     assert big.stat().st_size >= 50 * 2**20
     env = {**os.environ, "XUNSHI_HOME": str(home), "XUNSHI_MODELS_DIR": str(models)}
     run = subprocess.run([sys.executable, "-c", TRACED_CLI, "ingest", str(big), "--json"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=2400)
+                         capture_output=True, text=True, timeout=1800)
     assert run.returncode == 0, run.stderr[-2000:]
     memory = json.loads(run.stderr.strip().splitlines()[-1])
     report = json.loads(run.stdout)
@@ -192,8 +192,10 @@ def test_a_50_mb_text_file_is_read_in_parts_in_bounded_memory(tmp_path, e5_model
     assert "read in parts" in run.stderr
 
     # Bounded: the program holds one part and one batch at a time, not the file, its chunks or their
-    # vectors (reading the file whole and embedding it at once held over 1 GB of Python objects).
-    assert memory["python_peak"] < 64 * 2**20, memory
+    # vectors (reading the file whole and embedding it at once held over 1 GB of Python objects). What
+    # grows with the store is the pass at the end that checks every chunk has its sentences: it reads the
+    # ids of both (13 MB in all at 17k chunks, 78 MB at 73k; the file as text alone would be 100 MB more).
+    assert memory["python_peak"] < 112 * 2**20, memory
     # Then the lexical index is built over all 73k chunks, so that the first search needs no wait: it holds
     # their texts, metadata and tokens (each distinct word and value once) and jieba's dictionary (53 MB), in
     # proportion to the store, not to the file read (248 MB for 17k chunks; 1.4 GB at 73k before the words
