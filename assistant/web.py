@@ -30,6 +30,7 @@ from assistant.settings import Settings
 from assistant.wordfile import save_word, word_filename
 from ingest.errors import ConfigError, StoreBusyError, XunshiError
 from ingest.loaders import SUPPORTED_EXTENSIONS, is_supported
+from ingest.models import row_label
 from vectorstore.search import SearchFilters
 
 logger = logging.getLogger(__name__)
@@ -69,6 +70,15 @@ def esc(text: str) -> str:
     return html.escape(text or "", quote=True)
 
 
+def _place(c: dict[str, Any]) -> str:
+    """Where a cited passage sits: ``title › section`` (and ``第3页`` in a file of pages), or for a
+    spreadsheet row ``title › Sheet1 第5行``."""
+    if c.get("row") is not None:
+        return f"{c['title']} › {row_label(c.get('sheet'), c['row'])}"
+    where = f"{c['title']} › {c['section']}" if c.get("section") else c["title"]
+    return f"{where} 第{c['page']}页" if c.get("page") else where
+
+
 def render_answer(answer_text: str, found: bool, citations: list[dict[str, Any]], note: str = "") -> str:
     """An answer as the chat shows it: the text with its [n] markers, then the numbered sources."""
     body = esc(answer_text).replace("\n", "<br>")
@@ -77,8 +87,7 @@ def render_answer(answer_text: str, found: bool, citations: list[dict[str, Any]]
             f"<br><small>{esc(note)}</small>" if note else "")
     lines = [body] + (["", "<b>来源</b>"] if citations else [])
     for c in citations:
-        where = f"{c['title']} › {c['section']}" if c.get("section") else c["title"]
-        lines.append(f"[{c['n']}] {esc(where)}")
+        lines.append(f"[{c['n']}] {esc(_place(c))}")
     if note:
         lines.append(f"<small>（{esc(note)}）</small>")
     return "<br>".join(lines)
@@ -86,7 +95,7 @@ def render_answer(answer_text: str, found: bool, citations: list[dict[str, Any]]
 
 def source_choices(citations: list[dict[str, Any]]) -> list[str]:
     """Labels of the clickable source list."""
-    return [f"[{c['n']}] {c['title']}" + (f" › {c['section']}" if c.get("section") else "") for c in citations]
+    return [f"[{c['n']}] {_place(c)}" for c in citations]
 
 
 def render_panel(citation: dict[str, Any], before: str, after: str, cited: list[str]) -> str:
@@ -101,11 +110,13 @@ def render_panel(citation: dict[str, Any], before: str, after: str, cited: list[
     return (
         f"<h3>[{citation['n']}] {esc(citation['title'])}</h3>"
         + (f"<p>{esc(citation['section'])}</p>" if citation.get("section") else "")
+        + (f"<p>{esc(row_label(citation.get('sheet'), citation['row']))}</p>" if citation.get("row") is not None else "")
         + (f"<p><small>{facts}</small></p>" if facts else "")
         + (f'<p class="context">{esc(before)}</p>' if before else "")
         + f'<p class="passage">{passage}</p>'
         + (f'<p class="context">{esc(after)}</p>' if after else "")
-        + f"<p><small>{esc(Path(citation['source']).name)}</small></p>"
+        + f"<p><small>{esc(Path(citation['source']).name)}"
+        + (f" 第{citation['page']}页" if citation.get("page") else "") + "</small></p>"
     )
 
 

@@ -6,7 +6,8 @@ import hashlib
 
 import pytest
 
-from assistant.web import authenticator, check_auth, make_filters, render_answer, render_panel, safe_upload_name
+from assistant.web import (authenticator, check_auth, make_filters, render_answer, render_panel, safe_upload_name,
+                           source_choices)
 from ingest.errors import ConfigError
 
 
@@ -47,3 +48,16 @@ def test_filters_from_the_controls():
     assert f.where() == {"$and": [{"doc_id": {"$in": ["abc"]}}, {"level": "省"}, {"year": {"$gte": 2020}},
                                   {"year": {"$lte": 2022}}]}
     assert make_filters([], None, None, "全部", catalogue).where() is None
+
+
+def test_sources_name_their_page_and_their_spreadsheet_row():
+    pdf = {"n": 1, "title": "巡视工作报告", "section": "一、总体情况", "text": "正文。", "source": "/x/扫描件.pdf", "page": 3}
+    row = {"n": 2, "title": "xx县巡察反馈问题整改台账", "section": "Sheet1", "text": "问题描述：…", "source": "/x/台账.xlsx",
+           "sheet": "Sheet1", "row": 5, "page": None}
+    text = {"n": 3, "title": "综述", "section": "", "text": "正文。", "source": "/x/综述.txt", "page": None}
+    assert source_choices([pdf, row, text]) == ["[1] 巡视工作报告 › 一、总体情况 第3页",
+                                                "[2] xx县巡察反馈问题整改台账 › Sheet1 第5行", "[3] 综述"]
+    answer = render_answer("答案[1][2]", True, [pdf, row])
+    assert "一、总体情况 第3页" in answer and "Sheet1 第5行" in answer
+    assert "扫描件.pdf 第3页" in render_panel(pdf, "", "", [])
+    assert "<p>Sheet1 第5行</p>" in render_panel(row, "", "", [])
