@@ -55,10 +55,10 @@ def build_bad_corpus(folder: Path) -> dict[str, str | None]:
     writer = PdfWriter()
     writer.add_blank_page(width=595, height=842)
     writer.write(folder / "扫描件.pdf")
-    expect["扫描件.pdf"] = "OCR recognised no text"
+    expect["扫描件.pdf"] = "OCR found no text on the scanned pages"
     blank = io.BytesIO()
     Image.new("RGB", (800, 1100), "white").save(blank, "PNG")
-    add("空白扫描.png", blank.getvalue(), "no text recognised")
+    add("空白扫描.png", blank.getvalue(), "no text found in the image")
     add("坏照片.jpg", b"\xff\xd8\xff\xe0" + b"\0" * 200, "image")
     add("国标GBK.txt", GOOD.replace("2022", "2019").encode("gbk"), None)
     add("国标GB18030.txt", GOOD.replace("2022", "2018").replace("三色", "㐀三色").encode("gb18030"), None)
