@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ingest.clean import build_paragraphs, drop_junk, is_junk
 from ingest.compilation import split_compilation
-from ingest.dates import document_date
+from ingest.dates import DocumentDate, document_date
 from ingest.metadata import detect_level, make_doc_id, sha256_hex
 from ingest.models import LoadedFile, Paragraph, SourceDocument
 
@@ -31,22 +31,7 @@ def documents_from_loaded(loaded: LoadedFile, source: str, file_hash: str, fallb
             continue
         text = "\n".join(p.text for p in paragraphs)
         dated = document_date(article.title, text, file_name, furniture)
-        documents.append(
-            SourceDocument(
-                doc_id=make_doc_id(source, article.title),
-                title=article.title,
-                source=source,
-                text=text,
-                paragraphs=paragraphs,
-                content_hash=sha256_hex(f"{article.title}\n{text}"),
-                file_hash=file_hash,
-                year=dated.year,
-                date=dated.date,
-                date_source=dated.sources,
-                level=detect_level(article.title, text),
-                format=loaded.format,
-            )
-        )
+        documents.append(_document(article.title, paragraphs, text, source, file_hash, loaded.format, dated))
     for doc in documents:
         doc.file_documents = len(documents)
     return documents
@@ -60,8 +45,15 @@ def ledger_document(loaded: LoadedFile, source: str, file_hash: str, fallback_ti
     for line in loaded.lines:
         paragraphs.append(Paragraph(text=line.text, start=offset, row=line.row, sheet=line.sheet))
         offset += len(line.text) + 1
-    text = "\n".join(p.text for p in paragraphs)
+    # Dated by its title or file name only: the dates in its rows are deadlines, not its issue.
     dated = document_date(title, "", fallback_title)
+    text = "\n".join(p.text for p in paragraphs)
+    return _document(title, paragraphs, text, source, file_hash, loaded.format, dated)
+
+
+def _document(title: str, paragraphs: list[Paragraph], text: str, source: str, file_hash: str, fmt: str,
+              dated: DocumentDate) -> SourceDocument:
+    """The document of ``paragraphs`` (``text``: them joined by newlines): its id, hashes and level."""
     return SourceDocument(
         doc_id=make_doc_id(source, title),
         title=title,
@@ -70,12 +62,11 @@ def ledger_document(loaded: LoadedFile, source: str, file_hash: str, fallback_ti
         paragraphs=paragraphs,
         content_hash=sha256_hex(f"{title}\n{text}"),
         file_hash=file_hash,
-        # Dated by its title or file name only: the dates in its rows are deadlines, not its issue.
         year=dated.year,
         date=dated.date,
         date_source=dated.sources,
         level=detect_level(title, text),
-        format=loaded.format,
+        format=fmt,
     )
 
 

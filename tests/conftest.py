@@ -59,16 +59,16 @@ def minilm_embeddings(session_home) -> SentenceTransformerEmbeddings:
 EXAMPLES = Path(__file__).parents[1] / "examples"
 
 
-def ingest_examples(root: Path, embeddings) -> tuple:
-    """A copy of the bundled sample under ``root/docs`` ingested into ``root/home``:
-    (settings, store, indexer, folder)."""
+def ingest_examples(root: Path, embeddings, examples: Path = EXAMPLES) -> tuple:
+    """A copy of the ``.txt`` files of ``examples`` (the bundled sample) under ``root/docs`` ingested
+    into ``root/home``: (settings, store, indexer, folder)."""
     import shutil
 
     from assistant.services import build_chroma_client, build_indexer, build_store
 
     folder = root / "docs"
     folder.mkdir()
-    for path in EXAMPLES.glob("*.txt"):
+    for path in examples.glob("*.txt"):
         shutil.copy(path, folder / path.name)
     settings = Settings(home=root / "home")
     store = build_store(settings, build_chroma_client(settings), embeddings)

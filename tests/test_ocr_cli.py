@@ -2,36 +2,21 @@
 and cited with its page; an image with no text fails alone."""
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from tests.ocr_pages import REPORT, REPORT_PAGES, image_pdf, render
+from tests.processes import run_watching_imports
 
-ROOT = Path(__file__).parents[1]
 OCR_MODULES = ("rapidocr", "cv2", "pypdfium2")
-# Runs the command line and says on stderr, last, which OCR modules the process imported.
-TRACED = (
-    "import atexit, json, runpy, sys\n"
-    "atexit.register(lambda: print('IMPORTED ' + json.dumps(sorted(m for m in {modules!r} if m in sys.modules)),"
-    " file=sys.stderr))\n"
-    "sys.argv = ['xunshi'] + {args!r}\n"
-    "runpy.run_module('assistant', run_name='__main__')\n"
-)
 
 
 def run(env: dict, *args: str) -> tuple[subprocess.CompletedProcess, list[str]]:
     """``xunshi ARGS`` as a process: (result, the OCR modules it imported)."""
-    code = TRACED.format(modules=OCR_MODULES, args=list(args))
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                            env={**os.environ, **env}, timeout=900)
-    marks = [line for line in result.stderr.splitlines() if line.startswith("IMPORTED ")]
-    assert marks, result.stderr
-    return result, json.loads(marks[-1][len("IMPORTED "):])
+    return run_watching_imports(env, OCR_MODULES, *args, timeout=900)
 
 
 def one_json(stdout: str) -> dict:

@@ -13,30 +13,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import run_watching_imports
 from tests.servers import free_port, wait_for_page, wait_for_port
 
 ROOT = Path(__file__).parents[1]
 EXAMPLES = ROOT / "examples"
 HEAVY = ("torch", "sentence_transformers", "transformers")
 NOTICE = "Preparing the query engine"
-# Runs the command line and says on stderr, last, which heavy libraries the process imported.
-TRACED = (
-    "import atexit, json, runpy, sys\n"
-    "atexit.register(lambda: print('IMPORTED ' + json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)),"
-    " file=sys.stderr))\n"
-    "sys.argv = ['xunshi'] + {args!r}\n"
-    "runpy.run_module('assistant', run_name='__main__')\n"
-)
 
 
 def traced(env: dict, *args: str) -> tuple[subprocess.CompletedProcess, list[str]]:
-    """Run ``xunshi ARGS``; (result, heavy libraries it imported)."""
-    code = TRACED.format(heavy=HEAVY, args=list(args))
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                            env={**os.environ, **env}, timeout=600)
-    marks = [line for line in result.stderr.splitlines() if line.startswith("IMPORTED ")]
-    assert marks, result.stderr
-    return result, json.loads(marks[-1][len("IMPORTED "):])
+    """``xunshi ARGS`` as a process: (result, the heavy libraries it imported)."""
+    return run_watching_imports(env, HEAVY, *args, timeout=600)
 
 
 @pytest.fixture(scope="module")

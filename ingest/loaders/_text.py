@@ -5,12 +5,13 @@ from __future__ import annotations
 import codecs
 import logging
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import charset_normalizer
 
 from ingest.errors import LoadError
+from ingest.models import Line
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +71,21 @@ def tidy_line(text: str) -> str:
 def split_lines(text: str) -> list[str]:
     """Split text on any line ending (``\\r\\n``, ``\\r``, ``\\n``, form feed, U+2028...)."""
     return text.splitlines()
+
+
+def page_lines(rows: Iterable[str], page: int | None) -> list[Line]:
+    """The rows of one page (a PDF's text layer, what OCR read) as joinable lines: tidied, runs of
+    blank rows made one, none at the ends."""
+    lines: list[Line] = []
+    for row in rows:
+        text = tidy_line(row)
+        if text.strip():
+            lines.append(Line(text, page=page, joinable=True))
+        elif lines and lines[-1].text:
+            lines.append(Line("", page=page, joinable=True))
+    if lines and not lines[-1].text:
+        lines.pop()
+    return lines
 
 
 def is_blank(text: str) -> bool:

@@ -25,14 +25,11 @@ from lxml import etree
 
 from ingest.errors import LoadError
 from ingest.loaders._text import tidy_line
+from ingest.loaders._zip import refuse_bad_archive
 from ingest.models import Line, LoadedFile
 
 logger = logging.getLogger(__name__)
 
-MAX_UNCOMPRESSED_BYTES = 200 * 2**20
-MAX_COMPRESSION_RATIO = 100
-# Below this a high ratio is harmless (a short document full of repeated markup).
-_RATIO_CHECK_FROM_BYTES = 10 * 2**20
 
 _OLE_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _HEADING_STYLE = re.compile(r"^(?:heading|标题)\s*([1-9])$", re.IGNORECASE)
@@ -90,23 +87,7 @@ def _refuse_bad_package(path: Path) -> None:
             "corrupt .docx: this is an old .doc file or a password-protected document; "
             "remove the password, or rename it to .doc"
         )
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = archive.infolist()
-    except (zipfile.BadZipFile, EOFError, ValueError) as e:
-        raise LoadError(f"corrupt .docx: not a complete zip archive ({e})") from e
-    # zipfile never inflates a member past the size its header declares, so the declared
-    # sizes bound what python-docx can be made to read.
-    expanded = sum(m.file_size for m in members)
-    packed = max(1, sum(m.compress_size for m in members))
-    ratio = expanded / packed
-    if expanded > MAX_UNCOMPRESSED_BYTES or (
-        expanded > _RATIO_CHECK_FROM_BYTES and ratio > MAX_COMPRESSION_RATIO
-    ):
-        raise LoadError(
-            f"refused: .docx expands to {expanded / 2**20:.0f} MB from {packed / 2**20:.1f} MB "
-            f"(ratio {ratio:.0f}:1, zip bomb?)"
-        )
+    refuse_bad_archive(path, ".docx")
 
 
 def _block_lines(container: etree._Element, document: docx.document.Document) -> Iterator[Line]:

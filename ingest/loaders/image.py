@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 
 from ingest.errors import LoadError
-from ingest.loaders._text import tidy_line
+from ingest.loaders._text import page_lines
 from ingest.loaders.ocr import NO_TEXT_IN_IMAGE, OcrPage, image_to_rgb, is_blank, read_page
 from ingest.models import Line, LoadedFile
 
@@ -74,16 +74,7 @@ def _frame_lines(path: Path, pixels, page: int | None, pages: int) -> list[Line]
 
 def ocr_lines(result: OcrPage, page: int | None) -> list[Line]:
     """The rows OCR read on a page as joinable lines, blank rows kept (one at most, none at the ends)."""
-    lines: list[Line] = []
-    for row in result.rows:
-        text = tidy_line(row)
-        if text.strip():
-            lines.append(Line(text, page=page, joinable=True))
-        elif lines and lines[-1].text:
-            lines.append(Line("", page=page, joinable=True))
-    if lines and not lines[-1].text:
-        lines.pop()
-    return lines
+    return page_lines(result.rows, page)
 
 
 def _turn_note(result: OcrPage) -> str:

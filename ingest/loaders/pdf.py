@@ -15,7 +15,7 @@ from pypdf import PasswordType, PdfReader
 from pypdf.errors import DependencyError, PyPdfError
 
 from ingest.errors import LoadError
-from ingest.loaders._text import split_lines, tidy_line
+from ingest.loaders._text import page_lines, split_lines
 from ingest.models import Line, LoadedFile
 
 logger = logging.getLogger(__name__)
@@ -61,8 +61,8 @@ def load_pdf(path: Path) -> LoadedFile:
             except _DAMAGED as e:
                 logger.warning("%s: page %d has unreadable text, skipped: %s", path.name, number, e)
                 continue
-            page_lines = _page_lines(text, number)
-            lines.extend(page_lines if page_lines else scans.read(number))
+            text_lines = page_lines(split_lines(text or ""), number)
+            lines.extend(text_lines if text_lines else scans.read(number))
     finally:
         scans.close()
     if not lines:
@@ -126,16 +126,3 @@ def _decrypt_with_empty_password(reader: PdfReader) -> None:
         ) from e
     if opened == PasswordType.NOT_DECRYPTED:
         raise LoadError(ENCRYPTED)
-
-
-def _page_lines(text: str, page: int) -> list[Line]:
-    lines: list[Line] = []
-    for raw in split_lines(text or ""):
-        tidy = tidy_line(raw)
-        if tidy.strip():
-            lines.append(Line(tidy, page=page, joinable=True))
-        elif lines and lines[-1].text:
-            lines.append(Line("", page=page, joinable=True))
-    if lines and not lines[-1].text:
-        lines.pop()
-    return lines

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import zipfile
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 from ingest.errors import LoadError
+from ingest.loaders._zip import MAX_UNCOMPRESSED_BYTES, refuse_bad_archive
 from ingest.loaders.ledger import Grid, cell_text, date_text, ledger_file
 from ingest.models import LoadedFile
 
-MAX_UNCOMPRESSED_BYTES = 200 * 2**20
-MAX_COMPRESSION_RATIO = 100
-_RATIO_CHECK_FROM_BYTES = 10 * 2**20
 # A sheet larger than this is refused rather than held in memory (openpyxl keeps every cell).
 MAX_CELLS = 5_000_000
 # Excel date serials of 1954..2064: a plain number in this range in a date column is a date.
@@ -61,17 +58,7 @@ def _refuse_bad_package(path: Path) -> None:
                 raise LoadError("encrypted workbook (password-protected): remove the password in Excel or WPS "
                                 "and save it again")
             raise LoadError("an old Excel 97-2003 workbook (.xls) named .xlsx: save it as .xlsx in Excel or WPS")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = archive.infolist()
-    except (zipfile.BadZipFile, EOFError, ValueError) as e:
-        raise LoadError(f"corrupt .xlsx: not a complete zip archive ({e})") from e
-    expanded = sum(m.file_size for m in members)
-    packed = max(1, sum(m.compress_size for m in members))
-    ratio = expanded / packed
-    if expanded > MAX_UNCOMPRESSED_BYTES or (expanded > _RATIO_CHECK_FROM_BYTES and ratio > MAX_COMPRESSION_RATIO):
-        raise LoadError(f"refused: .xlsx expands to {expanded / 2**20:.0f} MB from {packed / 2**20:.1f} MB "
-                        f"(ratio {ratio:.0f}:1, zip bomb?)")
+    refuse_bad_archive(path, ".xlsx")
 
 
 def _grid(sheet: Any) -> Grid:

@@ -3,14 +3,13 @@ which list the newest first: real excerpts, a real Chroma on a temp dir, the rea
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from assistant.precedents import as_dicts, find_precedents
-from assistant.services import build_chroma_client, build_indexer, build_retriever, build_store
-from assistant.settings import Settings
+from assistant.services import build_retriever
+from conftest import ingest_examples
 
 DATES = Path(__file__).parents[1] / "data" / "dates"
 SHANDONG = "中共山东省委贯彻《中国共产党巡视工作条例》实施办法"  # (2017年12月修改)
@@ -19,14 +18,7 @@ REVISION_2017 = "xtjeyvc_法规_中国共产党巡视工作条例_2017修订文�
 
 @pytest.fixture(scope="module")
 def kb(tmp_path_factory, e5_embeddings):
-    root = tmp_path_factory.mktemp("dates")
-    folder = root / "docs"
-    folder.mkdir()
-    for path in DATES.glob("*.txt"):
-        shutil.copy(path, folder / path.name)
-    settings = Settings(home=root / "home")
-    store = build_store(settings, build_chroma_client(settings), e5_embeddings)
-    build_indexer(settings, store, e5_embeddings, show_progress=False).ingest([folder])
+    settings, store, _, _ = ingest_examples(tmp_path_factory.mktemp("dates"), e5_embeddings, DATES)
     return settings, store, build_retriever(settings, store, e5_embeddings)
 
 
