@@ -113,13 +113,39 @@ class Settings(BaseSettings):
     llm_temperature: float = Field(default=0.1, ge=0, le=2, description="Sampling temperature for the LLM.")
     upload_max_mb: int = Field(default=50, ge=1, description="Largest file the web page accepts, in MB.")
     auth: str | None = Field(
-        default=None, description="Web login users, 'user:sha256hash,...' (needed to bind a non-loopback host)."
+        default=None, description="Retired: the old 'user:sha256hash' logins are refused; add users with `xunshi users add`.",
     )
+    users_file: Path | None = Field(
+        default=None,
+        description="The users, their salted password hashes and rights; unset = HOME/users.json. With a Chroma "
+        "server shared by several machines, point every one at the same file.",
+    )
+    login_attempts: int = Field(
+        default=5, ge=1, description="Failed logins allowed per user and address within a minute before a wait.",
+    )
+    login_wait: float = Field(
+        default=60.0, ge=1, description="Seconds a user and address must wait after too many failed logins.",
+    )
+    audit: Literal["on", "off"] = Field(
+        default="on", description="The access log under HOME/audit/: every question, draft, precedents search, "
+        "upload and delete; 'off' turns it off (only when set explicitly).",
+    )
+    audit_max_mb: float = Field(default=10.0, gt=0, description="Size at which the access log moves to a dated file.")
 
     @property
     def home_dir(self) -> Path:
         """The data directory, expanded and absolute."""
         return self.home.expanduser().resolve()
+
+    @property
+    def users_path(self) -> Path:
+        """The users file."""
+        return (self.users_file or self.home_dir / "users.json").expanduser().resolve()
+
+    @property
+    def audit_dir(self) -> Path:
+        """Where the access log is kept."""
+        return self.home_dir / "audit"
 
     @property
     def models_path(self) -> Path:
