@@ -62,6 +62,8 @@ class Citation:
     # A spreadsheet row: its sheet and its own row number.
     sheet: str | None = None
     row: int | None = None
+    # The knowledge base the passage is in.
+    kb: str = "default"
 
 
 @dataclass

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.settings import Settings
-from ingest.errors import ConfigError, EmptyStoreError, UsageError, XunshiError
+from ingest.errors import ConfigError, UsageError, XunshiError
 from ingest.models import row_label
 
 log = logging.getLogger("xunshi")
@@ -33,19 +33,34 @@ def _services():
     return services
 
 
-def _open_store(settings: Settings, with_model: bool = True) -> tuple[Any, Any]:
-    """(embeddings, store) for a reading command: the store is opened as it is, creating and claiming
-    nothing (EmptyStoreError if nothing was ever ingested); without the model, for listing only."""
-    services = _services()
-    embeddings = services.build_embeddings(settings) if with_model else None
-    return embeddings, services.build_store(settings, services.build_chroma_client(settings), embeddings,
-                                            read_only=True)
+def _kbs(args: argparse.Namespace) -> list[str]:
+    """The knowledge bases a command names with ``--kb`` (``default`` when none), checked and in order."""
+    from vectorstore.knowledge_bases import DEFAULT_KB, check_name
+
+    given = getattr(args, "kb", None) or [DEFAULT_KB]
+    return list(dict.fromkeys(check_name(kb) for kb in ([given] if isinstance(given, str) else given)))
 
 
-def _writing_store(settings: Settings, embeddings: Any | None) -> Any:
-    """The store for a writing command (call it inside ``_writer(...).changing()``)."""
+def _open_retriever(settings: Settings, args: argparse.Namespace) -> tuple[Any, Any]:
+    """(embeddings, retriever) over the command's knowledge bases, opened for reading (EmptyStoreError
+    when none of them holds anything)."""
+    from assistant.kbs import open_retriever
+
+    embeddings = _services().build_embeddings(settings)
+    return embeddings, open_retriever(settings, _kbs(args), embeddings)
+
+
+def _open_stores(settings: Settings, args: argparse.Namespace) -> list[tuple[str, Any]]:
+    """``(kb, store)`` of the command's knowledge bases, for listing: no model is loaded."""
+    from assistant.kbs import open_stores
+
+    return open_stores(settings, _kbs(args))
+
+
+def _writing_store(settings: Settings, embeddings: Any | None, kb: str) -> Any:
+    """The store of knowledge base ``kb`` for a writing command (call it inside ``_writer(...).changing()``)."""
     services = _services()
-    return services.build_store(settings, services.build_chroma_client(settings), embeddings)
+    return services.build_store(settings, services.build_chroma_client(settings), embeddings, kb=kb)
 
 
 def _writer(settings: Settings, args: argparse.Namespace, page: str | None = None) -> Any:
@@ -62,7 +77,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     with _writer(settings, args) as writer:
         embeddings = _services().build_embeddings(settings)
         with writer.changing():
-            store = _writing_store(settings, embeddings)
+            store = _writing_store(settings, embeddings, _kbs(args)[0])
             indexer = _services().build_indexer(settings, store, embeddings, show_progress=not args.quiet)
             report = indexer.ingest([Path(p) for p in args.paths])
         if report.chunks:  # reads the store only: readers need not wait for it
@@ -86,9 +101,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
-    embeddings, store = _open_store(settings)
-    _require_documents(store)
-    retriever = _services().build_retriever(settings, store, embeddings)
+    _, retriever = _open_retriever(settings, args)
     filters = _filters(args)
     passages = retriever.search(args.query, k=args.k, filters=filters, mode=args.mode)
     if args.json:
@@ -100,7 +113,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
         where = _where(p)
         # The similarity a reader can judge: of the passage's sentence nearest to the question.
         similarity = next((x for x in (p.sentence_score, p.dense_score) if x is not None), p.score)
-        print(f"{p.rank:>2}. [{similarity:.3f}] {where}{_on_page(p.page)}")
+        print(f"{p.rank:>2}. [{similarity:.3f}] {_in_kb(p.kb, args)}{where}{_on_page(p.page)}")
         print(textwrap.indent(p.text, "    "))
         if p.sentence:
             print(f"    ▸ {p.sentence}")
@@ -108,11 +121,14 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _answerer(settings: Settings) -> Any:
-    embeddings, store = _open_store(settings)
-    _require_documents(store)
-    services = _services()
-    return services.build_answerer(settings, services.build_retriever(settings, store, embeddings), embeddings)
+def _answerer(settings: Settings, args: argparse.Namespace) -> Any:
+    embeddings, retriever = _open_retriever(settings, args)
+    return _services().build_answerer(settings, retriever, embeddings)
+
+
+def _in_kb(kb: str, args: argparse.Namespace) -> str:
+    """``[kb] `` before a passage when several knowledge bases were searched."""
+    return f"[{kb}] " if len(_kbs(args)) > 1 else ""
 
 
 def _filters(args: argparse.Namespace) -> Any:
@@ -179,7 +195,7 @@ def _show(args: argparse.Namespace, payload: dict[str, Any], text: str, note: st
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    answerer = _answerer(settings)
+    answerer = _answerer(settings, args)
     answer = answerer.ask(args.question, history=_read_history(args.history), filters=_filters(args))
     return _show(args, answer.as_dict(), answer.answer, answer.note, answer.citations, title=args.question)
 
@@ -187,16 +203,14 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_draft(args: argparse.Namespace, settings: Settings) -> int:
     from assistant.draft import write_draft
 
-    draft = write_draft(_answerer(settings), args.topic, filters=_filters(args), length=args.length)
+    draft = write_draft(_answerer(settings, args), args.topic, filters=_filters(args), length=args.length)
     return _show(args, draft.as_dict(), draft.draft, draft.note, draft.citations, title=args.topic)
 
 
 def cmd_precedents(args: argparse.Namespace, settings: Settings) -> int:
     from assistant.precedents import as_dicts, find_precedents
 
-    embeddings, store = _open_store(settings)
-    _require_documents(store)
-    retriever = _services().build_retriever(settings, store, embeddings)
+    _, retriever = _open_retriever(settings, args)
     matched, groups = find_precedents(retriever, args.query, settings.relevance_threshold, _filters(args))
     if args.json:
         _emit_json({"query": args.query, "matched": matched, "count": sum(len(g.cases) for g in groups),
@@ -206,7 +220,7 @@ def cmd_precedents(args: argparse.Namespace, settings: Settings) -> int:
         print(f"没有找到与“{args.query}”相关的先例。")
     for g in groups:
         facts = " · ".join(str(x) for x in (g.date or g.year, g.level) if x)
-        print(f"■ {g.title}" + (f"（{facts}）" if facts else "") + f"  [{g.doc_id}]")
+        print(f"■ {_in_kb(g.kb, args)}{g.title}" + (f"（{facts}）" if facts else "") + f"  [{g.doc_id}]")
         for case in g.cases:
             if case.row is not None:  # a ledger's row: the whole row, its 整改措施 included
                 print(f"  › {row_label(case.sheet, case.row)}")
@@ -221,10 +235,7 @@ def cmd_precedents(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_terms(args: argparse.Namespace, settings: Settings) -> int:
     from assistant.precedents import as_dicts, list_terms
 
-    try:
-        terms = list_terms(_open_store(settings, with_model=False)[1])
-    except EmptyStoreError:
-        terms = []
+    terms = list_terms([store for _, store in _open_stores(settings, args)])
     if args.json:
         _emit_json({"count": len(terms), "terms": as_dicts(terms)})
         return EXIT_OK
@@ -280,8 +291,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         negatives = negatives[start::2] if negatives is not None else None
     if args.answers:
         return _eval_answers(args, settings, questions, negatives or [])
-    embeddings, store = _open_store(settings)
-    retriever = _services().build_retriever(settings, store, embeddings)
+    _, retriever = _open_retriever(settings, args)
     report = evaluate(retriever, questions, k=args.k, negatives=negatives, threshold=settings.relevance_threshold)
     if args.json:
         _emit_json(report)
@@ -310,29 +320,27 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_docs_list(args: argparse.Namespace, settings: Settings) -> int:
-    try:
-        store = _open_store(settings, with_model=False)[1]
-    except EmptyStoreError:
-        store = None
-    docs = store.documents() if store is not None else []
+    stores = _open_stores(settings, args)
+    docs = [(kb, d) for kb, store in stores for d in store.documents()]
     if args.json:
-        _emit_json({"documents": [d.as_dict() for d in docs], "count": len(docs),
-                    "chunks": store.count() if store is not None else 0})
+        _emit_json({"documents": [{**d.as_dict(), "kb": kb} for kb, d in docs], "count": len(docs),
+                    "chunks": sum(store.count() for _, store in stores)})
         return EXIT_OK
     if not docs:
         print("no documents yet: run `xunshi ingest PATH`")
-    for d in docs:
+    for kb, d in docs:
         meta = " ".join(str(v) for v in (d.date or d.year, d.level) if v)
-        print(f"{d.doc_id}  {d.title}  [{meta or '-'}]  {d.chunks} chunks  {d.source}")
+        print(f"{_in_kb(kb, args)}{d.doc_id}  {d.title}  [{meta or '-'}]  {d.chunks} chunks  {d.source}")
     return EXIT_OK
 
 
 def cmd_docs_remove(args: argparse.Namespace, settings: Settings) -> int:
+    kb = _kbs(args)[0]
     with _writer(settings, args) as writer, writer.changing():
-        store = _writing_store(settings, None)
+        store = _writing_store(settings, None, kb)
         removed = {doc_id: store.remove(doc_id) for doc_id in args.doc_ids}
     if args.json:
-        _emit_json({"removed": [{"doc_id": d, "chunks": n} for d, n in removed.items()]})
+        _emit_json({"removed": [{"doc_id": d, "chunks": n, "kb": kb} for d, n in removed.items()]})
     else:
         for doc_id, n in removed.items():
             print(f"removed {doc_id} ({n} chunks)")
@@ -340,39 +348,47 @@ def cmd_docs_remove(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
+    from assistant.kbs import knowledge_base_names
     from ingest.errors import StoreError
+    from vectorstore.knowledge_bases import collection_name
     from vectorstore.reindex import reindex
 
     services = _services()
     reindexed = added = 0
+    full = []  # the knowledge bases re-embedded whole
     with _writer(settings, args) as writer:
         embeddings = services.build_embeddings(settings)
         with writer.changing():
             client = services.build_chroma_client(settings)
-            try:
-                store = None if args.full else services.build_store(settings, client, embeddings)
-            except StoreError:
-                store = None  # built with another model: everything is re-embedded
-            if store is not None:
-                # Same model: only what is missing (the sentence vectors of a store built before them).
-                indexer = services.build_indexer(settings, store, embeddings, show_progress=not args.quiet)
-                added = indexer.ensure_sentences()
-            else:
-                reindexed = reindex(client, settings.collection, embeddings, not args.quiet)
+            # Every knowledge base unless --kb names some: a new model concerns them all.
+            for kb in _kbs(args) if getattr(args, "kb", None) else knowledge_base_names(settings, client):
+                try:
+                    store = None if args.full else services.build_store(settings, client, embeddings, kb=kb)
+                except StoreError:
+                    store = None  # built with another model: everything is re-embedded
+                if store is not None:
+                    # Same model: only what is missing (the sentence vectors of a store built before them).
+                    indexer = services.build_indexer(settings, store, embeddings, show_progress=not args.quiet)
+                    added += indexer.ensure_sentences()
+                else:
+                    reindexed += reindex(client, collection_name(settings.collection, kb), embeddings, not args.quiet)
+                    full.append(kb)
     if args.json:
-        _emit_json({"reindexed": reindexed, "sentences_added": added, "embed_model": embeddings.model_name})
-    elif store is not None:
+        _emit_json({"reindexed": reindexed, "sentences_added": added, "embed_model": embeddings.model_name,
+                    "knowledge_bases": full})
+    elif not full:
         print(f"the index is up to date with {embeddings.model_name}: sentence vectors added to {added} chunks "
               "(`xunshi reindex --full` re-embeds everything)")
     else:
-        print(f"re-embedded {reindexed} chunks and their sentences with {embeddings.model_name}")
+        print(f"re-embedded {reindexed} chunks and their sentences with {embeddings.model_name} "
+              f"({', '.join(full)})")
     return EXIT_OK
 
 
 def _eval_answers(args: argparse.Namespace, settings: Settings, questions: list[Any], negatives: list[Any]) -> int:
     from assistant.answer_eval import evaluate_answers
 
-    report = evaluate_answers(_answerer(settings), questions, negatives)
+    report = evaluate_answers(_answerer(settings, args), questions, negatives)
     if args.json:
         _emit_json(report)
         return EXIT_OK
@@ -417,12 +433,6 @@ def _check_usage(args: argparse.Namespace, settings: Settings) -> None:
                          "or create it with `xunshi ingest PATH`")
 
 
-def _require_documents(store: Any) -> None:
-    """A search of an empty store says so instead of answering with nothing."""
-    if store.count() == 0:
-        raise EmptyStoreError("nothing has been ingested yet: run `xunshi ingest PATH` first (see `xunshi docs list`)")
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with one sub-command per job."""
     parser = argparse.ArgumentParser(prog="xunshi", description="巡视巡察材料离线助手 — offline assistant over inspection materials.")
@@ -440,7 +450,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--docx", metavar="FILE.docx",
                        help=f"also save it as a Word file in the official layout (公文): {what}")
 
+    def kb_read(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--kb", action="append", metavar="NAME",
+                       help="knowledge base to read (repeatable; default: default; see `xunshi kb list`)")
+
+    def kb_write(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--kb", metavar="NAME", help="knowledge base to change (default: default)")
+
     def add_filters(p: argparse.ArgumentParser) -> None:
+        kb_read(p)
         p.add_argument("--doc", action="append", metavar="DOC_ID", help="only this document (repeatable)")
         p.add_argument("--year", type=int, help="only documents of this year")
         p.add_argument("--level", choices=["自治区", "省", "市", "县"], help="only documents of this level")
@@ -448,6 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ingest", help="add or update files and folders in the index")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (searched recursively)")
     p.add_argument("--chunk-size", type=int, help="target chunk size in characters (default 300)")
+    kb_write(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     json_flag(p)
     p.set_defaults(func=cmd_ingest)
@@ -485,6 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("terms", help="named practices (“…”) and documents (《…》) found in the corpus")
     p.add_argument("--limit", type=int, default=0, help="show only the most frequent N (text output)")
+    kb_read(p)
     json_flag(p)
     p.set_defaults(func=cmd_terms, reads_store=True)
 
@@ -501,24 +521,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only half of the questions: A = lines 1, 3, 5…, B = lines 2, 4, 6… (choose on one, report on the other)")
     p.add_argument("--answers", action="store_true",
                    help="measure the answer step instead: answer rate, verbatim share, refusal rate")
+    kb_read(p)
     json_flag(p)
     p.set_defaults(func=cmd_eval, reads_store=True)
 
     docs = sub.add_parser("docs", help="list or remove documents").add_subparsers(dest="docs_command", required=True, metavar="ACTION")
     p = docs.add_parser("list", help="list the stored documents")
+    kb_read(p)
     json_flag(p)
     p.set_defaults(func=cmd_docs_list, reads_store=True)
     p = docs.add_parser("remove", help="remove documents and all their chunks")
     p.add_argument("doc_ids", nargs="+", metavar="DOC_ID")
+    kb_write(p)
     json_flag(p)
     p.set_defaults(func=cmd_docs_remove)
 
     p = sub.add_parser("reindex", help="bring the index up to date with the configured model (sentence vectors "
                        "of an older index; everything when the model changed)")
     p.add_argument("--full", action="store_true", help="re-embed every chunk and sentence even if the model is the same")
+    p.add_argument("--kb", action="append", metavar="NAME", help="only this knowledge base (repeatable; default: all)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     json_flag(p)
     p.set_defaults(func=cmd_reindex)
+    from assistant import cli_kb
+
+    cli_kb.register(sub, json_flag)
     return parser
 
 

@@ -50,6 +50,8 @@ class PrecedentGroup:
     cases: list[Case] = field(default_factory=list)
     # ISO YYYY-MM-DD or YYYY-MM in ``year``, where the document states it.
     date: str | None = None
+    # The knowledge base the document is in.
+    kb: str = "default"
 
 
 @dataclass
@@ -73,24 +75,27 @@ def find_precedents(retriever: Any, query: str, threshold: float,
     """
     term = query.strip().strip(_MARKS)
     where = filters.where() if filters else None
-    retriever.lexical.ensure_current()  # the harvested terms of exactly the stored chunks
+    parts = retriever.parts  # one per knowledge base searched
+    for part in parts:
+        part.lexical.ensure_current()  # the harvested terms of exactly the stored chunks
     items: list[tuple[dict[str, Any], Case]] = []
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     matched = "search"
-    if term and term in retriever.lexical.tokenizer.terms:
+    if term and any(term in part.lexical.tokenizer.terms for part in parts):
         matched = "term"
-        for r in retriever.store.iter_records(where=where, containing=term):
-            sentence = next((s for s in split_sentence_texts(r["text"]) if term in s), r["text"])
-            meta = r["metadata"]
-            row = meta.get("row", NO_ROW)
-            items.append((meta, Case(meta.get("section", ""), r["text"], r["id"], sentence, "term",
-                                     sheet=meta.get("sheet") or None, row=None if row == NO_ROW else row)))
-            seen.add(r["id"])
+        for part in parts:
+            for r in part.store.iter_records(where=where, containing=term):
+                sentence = next((s for s in split_sentence_texts(r["text"]) if term in s), r["text"])
+                meta = {**r["metadata"], "kb": part.kb}
+                row = meta.get("row", NO_ROW)
+                items.append((meta, Case(meta.get("section", ""), r["text"], r["id"], sentence, "term",
+                                         sheet=meta.get("sheet") or None, row=None if row == NO_ROW else row)))
+                seen.add((part.kb, r["id"]))
     passages = retriever.search(query, k=SEARCH_DEPTH, filters=filters)
     support = assess(query, passages[:5], threshold)
     if support.found or matched == "term":
         for p in passages:
-            if p.chunk_id in seen or p.sentence_score is None or p.sentence_score < threshold:
+            if (p.kb, p.chunk_id) in seen or p.sentence_score is None or p.sentence_score < threshold:
                 continue
             items.append((_meta(p), Case(p.section, p.text, p.chunk_id, p.sentence or "", "meaning",
                                          p.sentence_score, p.sheet, p.row)))
@@ -104,18 +109,19 @@ def split_sentence_texts(text: str) -> list[str]:
 
 def _meta(p: Passage) -> dict[str, Any]:
     return {"doc_id": p.doc_id, "title": p.title, "year": p.year, "date": p.date, "level": p.level,
-            "source": p.source, "section": p.section, "start": p.start}
+            "source": p.source, "section": p.section, "start": p.start, "kb": p.kb}
 
 
 def _group(items: list[tuple[dict[str, Any], Case]]) -> list[PrecedentGroup]:
     groups: dict[str, PrecedentGroup] = {}
     starts: dict[str, int] = {}
     for meta, case in items:
-        group = groups.get(meta["doc_id"])
+        key = f"{meta['kb']}/{meta['doc_id']}"
+        group = groups.get(key)
         if group is None:
-            group = groups[meta["doc_id"]] = PrecedentGroup(
+            group = groups[key] = PrecedentGroup(
                 meta["doc_id"], meta["title"], meta.get("year") or None, meta.get("level") or None, meta["source"],
-                date=meta.get("date") or None)
+                date=meta.get("date") or None, kb=meta["kb"])
         group.cases.append(case)
         starts[case.chunk_id] = int(meta.get("start") or 0)
     for group in groups.values():
@@ -126,11 +132,13 @@ def _group(items: list[tuple[dict[str, Any], Case]]) -> list[PrecedentGroup]:
     return sorted(by_title, key=lambda g: (g.year or 0, g.date or ""), reverse=True)
 
 
-def list_terms(store: Any) -> list[Term]:
-    """Every named practice and document title in the store, most frequent first."""
+def list_terms(stores: Any) -> list[Term]:
+    """Every named practice and document title in the stores (one store, or a list of the
+    knowledge bases' stores), most frequent first."""
     found: dict[tuple[str, str], Term] = {}
     seen_docs: dict[tuple[str, str], set[str]] = {}
-    for record in store.iter_records():
+    records = (r for store in (stores if isinstance(stores, list) else [stores]) for r in store.iter_records())
+    for record in records:
         meta = record["metadata"]
         for kind, pattern in (("practice", QUOTED_TERM), ("document", DOCUMENT_TITLE)):
             for match in pattern.findall(record["text"]):

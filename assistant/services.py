@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from assistant.settings import Settings
-from ingest.errors import ConfigError, StoreError
+from ingest.errors import ConfigError, StoreError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +75,21 @@ def build_embeddings(settings: Settings) -> Any:
     return load_embeddings(embedding_config(settings))
 
 
-def build_store(settings: Settings, client: Any, embeddings: Any | None = None, read_only: bool = False) -> Any:
-    """The chunk store; without embeddings it is opened for listing and removing only. ``read_only``:
-    opened as it is, creating and claiming nothing (EmptyStoreError if nothing was ever ingested)."""
+def build_store(settings: Settings, client: Any, embeddings: Any | None = None, read_only: bool = False,
+                kb: str = "default") -> Any:
+    """The chunk store of knowledge base ``kb``; without embeddings it is opened for listing and
+    removing only. ``read_only``: opened as it is, creating and claiming nothing (EmptyStoreError if
+    nothing was ever ingested). A knowledge base other than ``default`` must have been created
+    (``xunshi kb create``; UsageError otherwise)."""
+    from vectorstore.knowledge_bases import collection_name, knowledge_base_exists, unknown_message
     from vectorstore.store import ChunkStore
 
+    if not knowledge_base_exists(client, settings.collection, kb):
+        raise UsageError(unknown_message(client, settings.collection, kb))
+    name = collection_name(settings.collection, kb)
     if embeddings is None:
-        return ChunkStore(client, settings.collection, read_only=read_only)
-    return ChunkStore(client, settings.collection, embeddings.model_name, embeddings.dimension, read_only=read_only)
+        return ChunkStore(client, name, read_only=read_only)
+    return ChunkStore(client, name, embeddings.model_name, embeddings.dimension, read_only=read_only)
 
 
 def build_indexer(settings: Settings, store: Any, embeddings: Any, show_progress: bool = True) -> Any:
@@ -96,7 +103,12 @@ def build_lexical(settings: Settings, store: Any) -> Any:
     """The BM25 index derived from ``store``, cached under HOME/lexical/."""
     from vectorstore.lexical import LexicalIndex
 
-    return LexicalIndex(store, settings.home_dir / "lexical" / _cache_key(settings))
+    return LexicalIndex(store, build_lexical_path(settings, store.name))
+
+
+def build_lexical_path(settings: Settings, collection: str) -> Any:
+    """Where the BM25 cache of a collection (knowledge base) is kept: HOME/lexical/<key>."""
+    return settings.home_dir / "lexical" / _cache_key(settings, collection)
 
 
 def prepare_for_queries(settings: Settings, store: Any, embeddings: Any) -> None:
@@ -107,16 +119,16 @@ def prepare_for_queries(settings: Settings, store: Any, embeddings: Any) -> None
     build_lexical(settings, store).ensure_current()
 
 
-def _cache_key(settings: Settings) -> str:
-    # One cache per store: the embedded one, or each Chroma server and collection.
+def _cache_key(settings: Settings, collection: str) -> str:
+    # One cache per collection (knowledge base) of a store: the embedded one, or each Chroma server.
     if not settings.chroma_url:
-        return settings.collection
+        return collection
     server = re.sub(r"[^A-Za-z0-9]+", "_", settings.chroma_url).strip("_")
-    return f"{server}-{settings.collection}"
+    return f"{server}-{collection}"
 
 
-def build_retriever(settings: Settings, store: Any, embeddings: Any) -> Any:
-    """The retriever used by search: dense, lexical or fused (hybrid)."""
+def build_retriever(settings: Settings, store: Any, embeddings: Any, kb: str = "default") -> Any:
+    """The retriever of knowledge base ``kb`` used by search: dense, lexical or fused (hybrid)."""
     from vectorstore.hybrid import FusionSettings, HybridRetriever
 
     fusion = FusionSettings(
@@ -133,7 +145,7 @@ def build_retriever(settings: Settings, store: Any, embeddings: Any) -> Any:
 
     reranker = load_reranker(settings.rerank_model, settings.rerank_top_n, settings.hub_offline)
     store.require_sentences()
-    return HybridRetriever(store, embeddings, build_lexical(settings, store), fusion, reranker)
+    return HybridRetriever(store, embeddings, build_lexical(settings, store), fusion, reranker, kb=kb)
 
 
 PROMPT_VARIABLES = {

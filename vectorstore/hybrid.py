@@ -59,18 +59,25 @@ class Candidate:
     dense: float | None = None
     lexical: float | None = None
     sentence: Evidence | None = None
+    kb: str = "default"
 
 
 class HybridRetriever:
     """Dense, lexical or fused search over one store, with the same filters for every retriever."""
 
     def __init__(self, store: ChunkStore, embeddings: Any, lexical: LexicalIndex,
-                 fusion: FusionSettings | None = None, reranker: Any = None) -> None:
+                 fusion: FusionSettings | None = None, reranker: Any = None, kb: str = "default") -> None:
+        self.kb = kb
         self.store = store
         self.embeddings = embeddings
         self.lexical = lexical
         self.fusion = fusion or FusionSettings()
         self.reranker = reranker
+
+    @property
+    def parts(self) -> list[HybridRetriever]:
+        """The single-knowledge-base retrievers this one searches: itself."""
+        return [self]
 
     def dense(self, query: str, k: int, filters: SearchFilters | None) -> list[Hit]:
         """Nearest chunks by cosine similarity."""
@@ -91,38 +98,38 @@ class HybridRetriever:
             raise ValueError(f"mode must be one of {', '.join(MODES)}")
         if mode == "dense":
             hits = self.dense(query, k, filters)
-            return [passage_from_hit(h, rank, dense_score=h.score) for rank, h in enumerate(hits, 1)]
+            return [passage_from_hit(h, rank, dense_score=h.score, kb=self.kb) for rank, h in enumerate(hits, 1)]
         if mode == "lexical":
             hits = self.lexical.search(query, k, filters)
-            return [passage_from_hit(h, rank, lexical_score=h.score) for rank, h in enumerate(hits, 1)]
+            return [passage_from_hit(h, rank, lexical_score=h.score, kb=self.kb) for rank, h in enumerate(hits, 1)]
         candidates = self.candidates(query, max(k, self.fusion.depth), filters)
-        if self.reranker is not None:
-            rows = self.reranker.rerank(query, [(c.hit, c.score, c.dense, c.lexical) for c in candidates],
-                                        self.fusion.depth)
-            by_id = {c.hit.chunk_id: c for c in candidates}
-            candidates = [by_id[row[0].chunk_id] for row in rows]
-            for c, row in zip(candidates, rows):
-                c.score = row[1]
-        return [self._passage(c, rank) for rank, c in enumerate(candidates[:k], 1)]
+        return best_passages(query, candidates, k, self.reranker, self.fusion.depth)
 
     def candidates(self, query: str, depth: int, filters: SearchFilters | None) -> list[Candidate]:
         """Every candidate, best first, with its sentence evidence (the leading ``pool`` of them
         scored on all three signals, the rest after them in reciprocal-rank order)."""
+        vector = np.asarray(self.embeddings.embed_query(query), dtype=np.float32)
+        pool, rest = self.gather(vector, query, depth, filters)
+        return fuse(self.fusion, pool, rest, self.query_phrases(query) if self.fusion.phrase_bonus else set())
+
+    def gather(self, vector: np.ndarray, query: str, depth: int,
+               filters: SearchFilters | None) -> tuple[list[Candidate], list[Candidate]]:
+        """(the leading ``pool`` candidates with their three raw signals, the rest in reciprocal-rank
+        order) from the three retrievers; ``fuse`` orders them."""
         f = self.fusion
         where = filters.where() if filters else None
-        vector = np.asarray(self.embeddings.embed_query(query), dtype=np.float32)
         lexical = self.lexical.search(query, depth, filters)  # also brings the in-memory chunks up to date
         dense = self.store.nearest(vector, depth, where)
         nearest = self.store.sentences.query(vector, f.knn_depth, where)
         knn_order = list(dict.fromkeys(s.chunk_id for s in nearest))
-        found: dict[str, Candidate] = {h.chunk_id: Candidate(h) for h in lexical}
+        found: dict[str, Candidate] = {h.chunk_id: Candidate(h, kb=self.kb) for h in lexical}
         # Text and metadata of the other candidates: from the lexical index's memory, else the store.
         wanted = [cid for cid in dict.fromkeys([cid for cid, _ in dense] + knn_order) if cid not in found]
         hits = self.lexical.hits(wanted)
         for record in self.store.records([cid for cid in wanted if cid not in hits]):
             hits[record["id"]] = Hit(record["id"], record["text"], record["metadata"], 0.0)
         for cid, hit in hits.items():
-            found[cid] = Candidate(hit)
+            found[cid] = Candidate(hit, kb=self.kb)
         for h in lexical:
             found[h.chunk_id].lexical = h.score
         for cid, cosine in dense:
@@ -132,32 +139,10 @@ class HybridRetriever:
                     [cid for cid in knn_order if cid in found]]
         first = _rrf(rankings, f.rrf_k, found)
         order = sorted(found, key=lambda cid: -first[cid])
-        if not order:
-            return []
         pool = [found[cid] for cid in order[: f.pool]]
         self._attach_evidence(vector, pool)
         self._attach_chunk_cosines(vector, [c for c in pool if c.dense is None])
-        signals = {
-            "dense": (f.dense_weight, [c.dense or 0.0 for c in pool]),
-            "sentence": (f.sentence_weight, [c.sentence.score if c.sentence else 0.0 for c in pool]),
-            "lexical": (f.lexical_weight, [float(np.log1p(c.lexical or 0.0)) for c in pool]),
-        }
-        total = np.zeros(len(pool))
-        for weight, values in signals.values():
-            if weight:
-                total += weight * _standardised(np.asarray(values, dtype=np.float64))
-        if f.phrase_bonus:
-            phrases = self.query_phrases(query)
-            if phrases:
-                total += f.phrase_bonus * np.array([sum(p in c.hit.text for p in phrases) / len(phrases) for c in pool])
-        for c, score in zip(pool, total):
-            c.score = float(score)
-        ranked = sorted(pool, key=lambda c: -c.score)
-        floor = min((c.score for c in pool), default=0.0)
-        rest = [found[cid] for cid in order[f.pool:]]
-        for i, c in enumerate(rest, 1):
-            c.score = floor - i * 1e-3  # after the scored pool, in reciprocal-rank order
-        return ranked + rest
+        return pool, [found[cid] for cid in order[f.pool:]]
 
     def _attach_chunk_cosines(self, vector: np.ndarray, candidates: list[Candidate]) -> None:
         """The chunk cosine of candidates that the dense retriever did not return."""
@@ -188,11 +173,22 @@ class HybridRetriever:
         return [(cid, Evidence(float(sentence_vector @ vector), text, start, end))
                 for cid, text, start, end, sentence_vector in self.store.sentences.of_chunks(chunks)]
 
-    @staticmethod
-    def _passage(c: Candidate, rank: int) -> Passage:
-        passage = passage_from_hit(c.hit, rank, score=c.score, dense_score=c.dense, lexical_score=c.lexical)
-        _fill(passage, c.sentence)
-        return passage
+
+def best_passages(query: str, candidates: list[Candidate], k: int, reranker: Any, depth: int) -> list[Passage]:
+    """The ``k`` best fused candidates as passages (re-scored by the cross-encoder first, when there is one)."""
+    if reranker is not None:
+        rows = reranker.rerank(query, [(c.hit, c.score, c.dense, c.lexical) for c in candidates], depth)
+        by_hit = {id(c.hit): c for c in candidates}  # the reranker hands back the same hits
+        candidates = [by_hit[id(row[0])] for row in rows]
+        for c, row in zip(candidates, rows):
+            c.score = row[1]
+    return [_passage(c, rank) for rank, c in enumerate(candidates[:k], 1)]
+
+
+def _passage(c: Candidate, rank: int) -> Passage:
+    passage = passage_from_hit(c.hit, rank, score=c.score, dense_score=c.dense, lexical_score=c.lexical, kb=c.kb)
+    _fill(passage, c.sentence)
+    return passage
 
 
 def _fill(passage: Passage, evidence: Evidence | None) -> None:
@@ -200,6 +196,30 @@ def _fill(passage: Passage, evidence: Evidence | None) -> None:
         passage.sentence_score = round(evidence.score, 4)
         passage.sentence = evidence.text
         passage.sentence_start, passage.sentence_end = evidence.start, evidence.end
+
+
+def fuse(f: FusionSettings, pool: list[Candidate], rest: list[Candidate], phrases: set[str]) -> list[Candidate]:
+    """The pool ordered by its weighted, standardised signals, then the rest in the order given."""
+    if not pool:
+        return list(rest)
+    signals = {
+        "dense": (f.dense_weight, [c.dense or 0.0 for c in pool]),
+        "sentence": (f.sentence_weight, [c.sentence.score if c.sentence else 0.0 for c in pool]),
+        "lexical": (f.lexical_weight, [float(np.log1p(c.lexical or 0.0)) for c in pool]),
+    }
+    total = np.zeros(len(pool))
+    for weight, values in signals.values():
+        if weight:
+            total += weight * _standardised(np.asarray(values, dtype=np.float64))
+    if f.phrase_bonus and phrases:
+        total += f.phrase_bonus * np.array([sum(p in c.hit.text for p in phrases) / len(phrases) for c in pool])
+    for c, score in zip(pool, total):
+        c.score = float(score)
+    ranked = sorted(pool, key=lambda c: -c.score)
+    floor = min(c.score for c in pool)
+    for i, c in enumerate(rest, 1):
+        c.score = floor - i * 1e-3  # after the scored pool, in reciprocal-rank order
+    return ranked + list(rest)
 
 
 def _rrf(rankings: list[list[str]], k: int, found: dict[str, Candidate]) -> dict[str, float]:

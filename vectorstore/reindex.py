@@ -7,6 +7,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from vectorstore.knowledge_bases import carry_over
 from vectorstore.sentences import sentence_collection_name
 from vectorstore.store import MAX_BATCH, ChunkStore
 
@@ -48,6 +49,9 @@ def reindex(client: Any, collection: str, embeddings: Any, show_progress: bool =
             client.delete_collection(name)
     new.sentences.collection.modify(name=sentence_collection_name(collection))
     new.collection.modify(name=collection)
+    kept = carry_over(old.collection.metadata)  # a knowledge base keeps its name and description
+    if kept:
+        new.collection.modify(metadata={**(new.collection.metadata or {}), **kept})
     log.info("re-embedded %d chunks with %s", done, embeddings.model_name)
     return done
 

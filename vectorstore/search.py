@@ -66,6 +66,8 @@ class Passage:
     sentence_end: int | None = None
     # The document's date of issue or publication (ISO YYYY-MM-DD or YYYY-MM), where known.
     date: str | None = None
+    # The knowledge base the passage was found in.
+    kb: str = "default"
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
@@ -73,7 +75,8 @@ class Passage:
 
 
 def passage_from_hit(hit: Hit, rank: int, score: float | None = None,
-                     dense_score: float | None = None, lexical_score: float | None = None) -> Passage:
+                     dense_score: float | None = None, lexical_score: float | None = None,
+                     kb: str = "default") -> Passage:
     """Turn a store hit into a passage at ``rank`` (1-based)."""
     meta = hit.metadata
     return Passage(
@@ -95,4 +98,5 @@ def passage_from_hit(hit: Hit, rank: int, score: float | None = None,
         end=meta.get("end", 0),
         dense_score=None if dense_score is None else round(dense_score, 4),
         lexical_score=None if lexical_score is None else round(lexical_score, 4),
+        kb=kb,
     )
