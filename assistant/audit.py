@@ -134,7 +134,8 @@ class AuditLog:
         entry = {"time": self._clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                  "user": user, "via": via, "action": action, "kbs": list(kbs), "query": query,
                  "file": file, "doc_ids": list(doc_ids), "address": address, "detail": detail}
-        line = json.dumps({k: v for k, v in entry.items() if v is not None}, ensure_ascii=False) + "\n"
+        # default=str: an odd value in detail is kept as text rather than losing the entry.
+        line = json.dumps({k: v for k, v in entry.items() if v is not None}, ensure_ascii=False, default=str) + "\n"
         try:
             self._append(line.encode("utf-8"))
         except OSError as e:

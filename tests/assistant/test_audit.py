@@ -215,6 +215,12 @@ def written(tmp_path) -> Path:
     return home
 
 
+def test_detail_that_json_cannot_write_is_kept_as_text(tmp_path):
+    access = AuditLog(tmp_path / "audit", clock=Clock())
+    access.record("kb_create", "admin", ["2025第二轮"], detail={"folder": tmp_path / "kb"})
+    assert next(access.entries())["detail"] == {"folder": str(tmp_path / "kb")}
+
+
 def test_cli_prints_the_log_as_json_and_text(written):
     result = run_audit(written, "--json")
     assert result.returncode == 0, result.stderr
