@@ -63,6 +63,13 @@ def _writing_store(settings: Settings, embeddings: Any | None, kb: str) -> Any:
     return services.build_store(settings, services.build_chroma_client(settings), embeddings, kb=kb)
 
 
+def _record(settings: Settings, action: str, kbs: list[str], **fields: Any) -> None:
+    """One line in the access log (``assistant.audit``) for what this command did, as the system user."""
+    from assistant.audit import audit_log, system_user
+
+    audit_log(settings).record(action, system_user(), kbs, via="cli", **fields)
+
+
 def _writer(settings: Settings, args: argparse.Namespace, page: str | None = None) -> Any:
     """The right to write the embedded store under home, for this whole command (StoreBusyError,
     exit 2, if another process holds it); a Chroma server needs none."""
@@ -82,6 +89,9 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
             report = indexer.ingest([Path(p) for p in args.paths])
         if report.chunks:  # reads the store only: readers need not wait for it
             _services().prepare_for_queries(settings, store, embeddings)
+    _record(settings, "upload", _kbs(args), file=" ".join(str(Path(p).resolve()) for p in args.paths),
+            detail={"added": report.added, "updated": report.updated, "removed": report.removed,
+                    "failed": len(report.failed)})
     for skipped in report.skipped:
         log.info("skipped %s: %s", skipped["source"], skipped["reason"])
     for failure in report.failed:
@@ -104,6 +114,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     _, retriever = _open_retriever(settings, args)
     filters = _filters(args)
     passages = retriever.search(args.query, k=args.k, filters=filters, mode=args.mode)
+    _record(settings, "search", _kbs(args), query=args.query, doc_ids=_unique(p.doc_id for p in passages))
     if args.json:
         _emit_json({"query": args.query, "results": [p.as_dict() for p in passages]})
         return EXIT_OK
@@ -124,6 +135,10 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 def _answerer(settings: Settings, args: argparse.Namespace) -> Any:
     embeddings, retriever = _open_retriever(settings, args)
     return _services().build_answerer(settings, retriever, embeddings)
+
+
+def _unique(doc_ids: Any) -> list[str]:
+    return list(dict.fromkeys(doc_ids))
 
 
 def _in_kb(kb: str, args: argparse.Namespace) -> str:
@@ -197,6 +212,7 @@ def _show(args: argparse.Namespace, payload: dict[str, Any], text: str, note: st
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     answerer = _answerer(settings, args)
     answer = answerer.ask(args.question, history=_read_history(args.history), filters=_filters(args))
+    _record(settings, "ask", _kbs(args), query=args.question, doc_ids=_unique(c.doc_id for c in answer.citations))
     return _show(args, answer.as_dict(), answer.answer, answer.note, answer.citations, title=args.question)
 
 
@@ -204,6 +220,7 @@ def cmd_draft(args: argparse.Namespace, settings: Settings) -> int:
     from assistant.draft import write_draft
 
     draft = write_draft(_answerer(settings, args), args.topic, filters=_filters(args), length=args.length)
+    _record(settings, "draft", _kbs(args), query=args.topic, doc_ids=_unique(c.doc_id for c in draft.citations))
     return _show(args, draft.as_dict(), draft.draft, draft.note, draft.citations, title=args.topic)
 
 
@@ -212,6 +229,7 @@ def cmd_precedents(args: argparse.Namespace, settings: Settings) -> int:
 
     _, retriever = _open_retriever(settings, args)
     matched, groups = find_precedents(retriever, args.query, settings.relevance_threshold, _filters(args))
+    _record(settings, "precedents", _kbs(args), query=args.query, doc_ids=_unique(g.doc_id for g in groups))
     if args.json:
         _emit_json({"query": args.query, "matched": matched, "count": sum(len(g.cases) for g in groups),
                     "documents": as_dicts(groups)})
@@ -247,12 +265,20 @@ def cmd_terms(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from assistant.web import LOOPBACK, Services, check_auth, serve
+    from assistant.access import Access
+    from assistant.audit import audit_log
+    from assistant.library import Library
+    from assistant.llm import build_chat_model
+    from assistant.login_limiter import LoginLimiter
+    from assistant.users import UserStore, refuse_old_auth
+    from assistant.web import LOOPBACK, Services, serve
 
-    if args.host not in LOOPBACK and not check_auth(settings.auth):
-        print(f"xunshi: refusing to listen on {args.host} without authentication: set XUNSHI_AUTH="
-              "user:sha256-of-password (comma-separated for several users), or keep --host 127.0.0.1",
-              file=sys.stderr)
+    refuse_old_auth(settings)
+    users = UserStore(settings.users_path)
+    if args.host not in LOOPBACK and not users.exists():
+        print(f"xunshi: refusing to listen on {args.host} with no users: anyone on the network could read every "
+              "document. Add one first (`xunshi users add NAME --admin`, then `xunshi users grant NAME KB read`), "
+              "or keep --host 127.0.0.1", file=sys.stderr)
         return EXIT_USAGE
     services = _services()
     url = f"http://{args.host}:{args.port}"
@@ -260,21 +286,19 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     with _writer(settings, args, page=url) as writer:
         embeddings = services.build_embeddings(settings)
         with writer.changing():
-            store = _writing_store(settings, embeddings)
-            indexer = services.build_indexer(settings, store, embeddings, show_progress=False)
-            if not store.sentences_ready:
-                # serve writes to the store anyway (uploads): bring an older index up to date first.
-                services.build_indexer(settings, store, embeddings).ensure_sentences()
-            retriever = services.build_retriever(settings, store, embeddings)
-            page = Services(settings, embeddings, store, indexer, retriever,
-                            services.build_answerer(settings, retriever, embeddings), writing=writer.changing)
-            # Load the query engine, both vector indexes and the lexical index now: the first question
-            # should not wait for them, and no reading command should read the index files meanwhile.
-            retriever.search("巡视", k=1)
-        print(f"xunshi: serving on {url}", file=sys.stderr)
+            library = Library(settings, embeddings, services.build_chroma_client(settings),
+                              build_chat_model(settings), services.load_prompts())
+            # Open every knowledge base and load the query engine, both vector indexes and the lexical
+            # indexes now: the first question should not wait for them, and no reading command should
+            # read the index files meanwhile.
+            library.warm()
+        page = Services(settings, embeddings, library, Access(users, open_page=not users.exists()),
+                        audit_log(settings), writing=writer.changing)
+        print(f"xunshi: serving on {url}" + (" (login required)" if users.exists() else ""), file=sys.stderr)
         # `kill` stops the page as Ctrl-C does, so the writer lock is released on the way out.
         signal.signal(signal.SIGTERM, signal.default_int_handler)
-        serve(page, args.host, args.port)
+        serve(page, args.host, args.port, users,
+              LoginLimiter(settings.login_attempts, settings.login_wait))
     return EXIT_OK
 
 
@@ -339,6 +363,7 @@ def cmd_docs_remove(args: argparse.Namespace, settings: Settings) -> int:
     with _writer(settings, args) as writer, writer.changing():
         store = _writing_store(settings, None, kb)
         removed = {doc_id: store.remove(doc_id) for doc_id in args.doc_ids}
+    _record(settings, "delete", [kb], doc_ids=list(removed))
     if args.json:
         _emit_json({"removed": [{"doc_id": d, "chunks": n, "kb": kb} for d, n in removed.items()]})
     else:
@@ -509,7 +534,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_terms, reads_store=True)
 
     p = sub.add_parser("serve", help="the web chat (Gradio) on this machine")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; others need XUNSHI_AUTH)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; others need a user: `xunshi users add`)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     p.set_defaults(func=cmd_serve)
 

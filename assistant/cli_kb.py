@@ -15,11 +15,12 @@ EXIT_OK = 0
 
 
 def cmd_kb_create(args: argparse.Namespace, settings: Settings) -> int:
-    from assistant.cli import _writer
+    from assistant.cli import _record, _writer
     from assistant.kbs import create_kb
 
     with _writer(settings, args) as writer, writer.changing():
         kb = create_kb(settings, args.name, args.description or "")
+    _record(settings, "kb_create", [kb.name], detail={"description": kb.description})
     if args.json:
         _emit(kb.as_dict())
     else:
@@ -40,7 +41,7 @@ def cmd_kb_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_kb_remove(args: argparse.Namespace, settings: Settings) -> int:
-    from assistant.cli import _writer
+    from assistant.cli import _record, _writer
     from assistant.kbs import list_kbs, remove_kb
     from vectorstore.knowledge_bases import DEFAULT_KB, check_name
 
@@ -55,6 +56,7 @@ def cmd_kb_remove(args: argparse.Namespace, settings: Settings) -> int:
         _confirm(name, known[name].chunks)
     with _writer(settings, args) as writer, writer.changing():
         chunks = remove_kb(settings, name)
+    _record(settings, "kb_remove", [name], detail={"chunks": chunks})
     if args.json:
         _emit({"removed": name, "chunks": chunks})
     else:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import hmac
 import html
 import logging
 import queue
@@ -28,7 +27,7 @@ from assistant.answer import cited_pieces, split_sentences
 from assistant.checks import CITATION
 from assistant.settings import Settings
 from assistant.wordfile import save_word, word_filename
-from ingest.errors import ConfigError, StoreBusyError, XunshiError
+from ingest.errors import StoreBusyError, UsageError, XunshiError
 from ingest.loaders import SUPPORTED_EXTENSIONS, is_supported
 from ingest.models import row_label
 from vectorstore.search import SearchFilters
@@ -50,16 +49,17 @@ CSS = """
 class Services:
     """What the page needs; built once by ``serve``, shared read-only by every session.
 
-    ``writing()`` holds the store while an upload or a deletion changes it (reading commands in
-    other processes wait; ``vectorstore.writelock``).
+    ``library`` holds every knowledge base; ``access`` says which of them a request's user may read
+    or change, and every handler asks it before touching one. ``writing()`` holds the store while
+    an upload or a deletion changes it (reading commands in other processes wait;
+    ``vectorstore.writelock``).
     """
 
     settings: Settings
     embeddings: Any
-    store: Any
-    indexer: Any
-    retriever: Any
-    answerer: Any
+    library: Any
+    access: Any
+    audit: Any
     writing: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext
 
 
@@ -143,37 +143,23 @@ def make_filters(docs: list[str] | None, year_from: float | None, year_to: float
     return filters
 
 
-def document_labels(store: Any) -> dict[str, str]:
-    """``label → doc_id`` for the document filter."""
-    return {f"{d.title}（{d.doc_id}）": d.doc_id for d in store.documents()}
+def document_labels(documents: list[tuple[str, Any]]) -> dict[str, str]:
+    """``label → doc_id`` for the document filter, from ``(kb, StoredDocument)`` pairs."""
+    return {f"{d.title}（{d.doc_id}）": d.doc_id for _, d in documents}
 
 
-def documents_table(store: Any) -> list[list[Any]]:
+def deletion_labels(documents: list[tuple[str, Any]]) -> dict[str, tuple[str, str]]:
+    """``label → (kb, doc_id)`` for the deletion list."""
+    return {f"[{kb}] {d.title}（{d.doc_id}）": (kb, d.doc_id) for kb, d in documents}
+
+
+TABLE_HEADERS = ["知识库", "标题", "年份", "层级", "片段", "来源文件", "导入时间", "doc_id"]
+
+
+def documents_table(documents: list[tuple[str, Any]]) -> list[list[Any]]:
     """Rows of the knowledge-base table."""
-    return [[d.title, d.year or "", d.level or "", d.chunks, Path(d.source).name, d.added_at[:19].replace("T", " "),
-             d.doc_id] for d in store.documents()]
-
-
-def check_auth(spec: str | None) -> dict[str, str]:
-    """``XUNSHI_AUTH`` as {user: sha256 hex}; a malformed entry is a configuration error."""
-    users: dict[str, str] = {}
-    for entry in filter(None, (e.strip() for e in (spec or "").split(","))):
-        user, _, digest = entry.partition(":")
-        if not user or not re.fullmatch(r"[0-9a-fA-F]{64}", digest):
-            raise ConfigError("XUNSHI_AUTH entries must be user:sha256-hex-of-password, comma-separated "
-                              "(make one with: python -c \"import hashlib; print(hashlib.sha256(b'PASSWORD').hexdigest())\")")
-        users[user] = digest.lower()
-    return users
-
-
-def authenticator(users: dict[str, str]) -> Any:
-    """Gradio's auth callable: the password's sha256 compared in constant time."""
-
-    def check(username: str, password: str) -> bool:
-        digest = hashlib.sha256(password.encode("utf-8")).hexdigest()
-        return hmac.compare_digest(users.get(username, "0" * 64), digest) and username in users
-
-    return check
+    return [[kb, d.title, d.year or "", d.level or "", d.chunks, Path(d.source).name,
+             d.added_at[:19].replace("T", " "), d.doc_id] for kb, d in documents]
 
 
 def safe_upload_name(name: str) -> str:
@@ -203,10 +189,12 @@ def llm_status(settings: Settings) -> str:
 # --- the app ---------------------------------------------------------------------------------------
 
 def build_app(services: Services) -> Any:
-    """The Gradio Blocks app."""
+    """The Gradio Blocks app. Every handler takes the request's user and touches only the knowledge
+    bases that user may read (or, to upload and delete, change)."""
     import gradio as gr
 
     s = services
+    library, access = s.library, s.access
     upload_dir = s.settings.home_dir / "uploads"
     max_bytes = s.settings.upload_max_mb * 1024 * 1024
     ingest_lock = threading.Lock()
@@ -214,32 +202,68 @@ def build_app(services: Services) -> Any:
     # in its cache): they hold passages, and the whole folder is removed when the server exits.
     word_dir = tempfile.TemporaryDirectory(prefix="xunshi-word-")
     gr.set_static_paths([word_dir.name])
+    terms_cache: dict[tuple, list[str]] = {}
 
-    def status_text() -> str:
-        docs = s.store.documents()
-        return (f"**嵌入模型**：{s.embeddings.model_name}（{s.embeddings.dimension} 维，查询引擎 {s.embeddings.query_engine}）  \n"
+    def user_of(request: gr.Request | None) -> str | None:
+        return getattr(request, "username", None) if request is not None else None
+
+    def address_of(request: gr.Request | None) -> str | None:
+        client = getattr(request, "client", None)
+        return getattr(client, "host", None)
+
+    def readable(request: gr.Request | None) -> list[str]:
+        return access.readable(user_of(request), library.names())
+
+    def writable(request: gr.Request | None) -> list[str]:
+        return access.writable(user_of(request), library.names())
+
+    def record(request: gr.Request | None, action: str, kbs: list[str], **fields: Any) -> None:
+        s.audit.record(action, user_of(request) or "(page)", kbs, via="page", address=address_of(request), **fields)
+
+    def status_text(request: gr.Request) -> str:
+        kbs = readable(request)
+        docs = library.documents(kbs)
+        chunks = sum(library.shelf(kb).store.count() for kb in kbs)
+        who = user_of(request)
+        return ((f"**用户**：{esc(who)}（[退出登录](/logout)）  \n" if who else "")
+                + f"**嵌入模型**：{s.embeddings.model_name}（{s.embeddings.dimension} 维，查询引擎 {s.embeddings.query_engine}）  \n"
                 f"**大模型**：{llm_status(s.settings)}  \n"
-                f"**文档**：{len(docs)} 篇，**片段**：{s.store.count()} 个")
+                f"**可读知识库**：{esc('、'.join(kbs)) or '无'}  \n"
+                f"**文档**：{len(docs)} 篇，**片段**：{chunks} 个")
 
-    def ask(question: str, chat: list[dict[str, Any]], mode: str, docs: list[str], year_from: float | None,
-            year_to: float | None, level: str, session: dict[str, Any]) -> Iterator[tuple]:
+    def chosen(picked: list[str] | None, request: gr.Request) -> list[str]:
+        """The knowledge bases a question goes to: those picked that the user may read (all of theirs
+        when none is picked). A name the user may not read is dropped as if it did not exist."""
+        allowed = readable(request)
+        return [kb for kb in picked if kb in allowed] if picked else allowed
+
+    def ask(question: str, chat: list[dict[str, Any]], mode: str, picked: list[str] | None, docs: list[str],
+            year_from: float | None, year_to: float | None, level: str, session: dict[str, Any],
+            request: gr.Request) -> Iterator[tuple]:
         question = (question or "").strip()
         chat = list(chat or [])
         if not question:
             yield chat, "", gr.update(), gr.update(), session, gr.update()
             return
-        filters = make_filters(docs, year_from, year_to, level, document_labels(s.store) if docs else {})
+        kbs = chosen(picked, request)
         history = [{"role": m["role"], "content": _plain(m["content"])} for m in chat
                    if m.get("role") == "user"][-6:]
         chat = chat + [{"role": "user", "content": esc(question)}, {"role": "assistant", "content": "……"}]
         yield chat, "", gr.update(), gr.update(), session, gr.update()
+        answerer = library.answerer(kbs) if kbs else None
+        if answerer is None:
+            reason = "所选知识库中还没有文件。" if kbs else "您没有可以查阅的知识库，请联系管理员授权。"
+            chat[-1] = {"role": "assistant", "content": f'<div class="not-found">⚠️ {reason}</div>'}
+            yield chat, "", gr.update(choices=[], value=None), "", {**(session or {}), "found": False}, gr.update()
+            return
+        filters = make_filters(docs, year_from, year_to, level, document_labels(library.documents(kbs)) if docs else {})
         if mode == "起草":
-            result = _run(lambda on_token: _draft(question, filters, on_token))
+            result = _run(lambda on_token: _draft(answerer, question, filters, on_token))
         elif mode == "查先例":
-            result = _run(lambda on_token: _precedents(question, filters))
+            result = _run(lambda on_token: _precedents(answerer.retriever, question, filters))
         else:
-            result = _run(lambda on_token: s.answerer.ask(question, history=history, filters=filters,
-                                                          on_token=on_token).as_dict())
+            result = _run(lambda on_token: answerer.ask(question, history=history, filters=filters,
+                                                        on_token=on_token).as_dict())
         partial = ""
         for kind, value in result:
             if kind == "token":
@@ -255,6 +279,8 @@ def build_app(services: Services) -> Any:
             return
         text = payload.get("answer", payload.get("draft", ""))
         citations = payload.get("citations", [])
+        record(request, {"起草": "draft", "查先例": "precedents"}.get(mode, "ask"), kbs, query=question,
+               doc_ids=list(dict.fromkeys(c["doc_id"] for c in citations)))
         session = {**(session or {}), "citations": citations, "answer": text, "title": question, "mode": mode,
                    "found": payload["found"]}
         # Stream the checked answer in, sentence by sentence.
@@ -268,15 +294,15 @@ def build_app(services: Services) -> Any:
         draft = gr.update(value=text, visible=True) if mode == "起草" and payload["found"] else gr.update(visible=False)
         yield (chat, "", gr.update(choices=source_choices(citations), value=None), "", session, draft)
 
-    def _draft(topic: str, filters: SearchFilters, on_token: Any) -> dict[str, Any]:
+    def _draft(answerer: Any, topic: str, filters: SearchFilters, on_token: Any) -> dict[str, Any]:
         from assistant.draft import write_draft
 
-        return write_draft(s.answerer, topic, filters=filters, on_token=on_token).as_dict()
+        return write_draft(answerer, topic, filters=filters, on_token=on_token).as_dict()
 
-    def _precedents(query: str, filters: SearchFilters) -> dict[str, Any]:
+    def _precedents(retriever: Any, query: str, filters: SearchFilters) -> dict[str, Any]:
         from assistant.precedents import find_precedents
 
-        _, groups = find_precedents(s.retriever, query, s.settings.relevance_threshold, filters)
+        _, groups = find_precedents(retriever, query, s.settings.relevance_threshold, filters)
         citations, lines, n = [], [], 0
         for g in groups:
             facts = " · ".join(str(x) for x in (g.date or g.year, g.level) if x)
@@ -285,7 +311,7 @@ def build_app(services: Services) -> Any:
                 n += 1
                 citations.append({"n": n, "doc_id": g.doc_id, "title": g.title, "section": case.section,
                                   "text": case.text, "source": g.source, "year": g.year, "level": g.level,
-                                  "sentence": case.sentence})
+                                  "sentence": case.sentence, "kb": g.kb})
                 lines.append(f"  {case.section or '（无小节）'}：{case.sentence or case.text[:60]}[{n}]")
         found = bool(groups)
         text = "\n".join(lines) if found else f"没有找到与“{query}”相关的先例。"
@@ -309,18 +335,20 @@ def build_app(services: Services) -> Any:
         shown = gr.update(value=str(path), visible=True)
         return (shown, hidden) if session.get("mode") == "起草" else (hidden, shown)
 
-    def open_source(choice: str | None, session: dict[str, Any]) -> str:
+    def open_source(choice: str | None, session: dict[str, Any], request: gr.Request) -> str:
         if not choice or not session or not session.get("citations"):
             return ""
         n = int(CITATION.match(choice).group(1))
         citation = next((c for c in session["citations"] if c["n"] == n), None)
-        if citation is None:
+        # Rights may have been revoked since the answer: the passage's context is read only if still allowed.
+        if citation is None or citation.get("kb", "default") not in readable(request):
             return ""
         before, after = _context(citation)
         return render_panel(citation, before, after, cited_sentences(session.get("answer", ""), n, citation["text"]))
 
     def _context(citation: dict[str, Any]) -> tuple[str, str]:
-        records = sorted(s.store.iter_records(where={"doc_id": citation["doc_id"]}),
+        store = library.shelf(citation.get("kb", "default")).store
+        records = sorted(store.iter_records(where={"doc_id": citation["doc_id"]}),
                          key=lambda r: int(r["metadata"].get("start") or 0))
         texts = [r["text"] for r in records]
         if citation["text"] not in texts:
@@ -328,10 +356,14 @@ def build_app(services: Services) -> Any:
         i = texts.index(citation["text"])
         return (texts[i - 1] if i > 0 else ""), (texts[i + 1] if i + 1 < len(texts) else "")
 
-    def upload(files: list[Any] | None, progress: Any = gr.Progress()) -> tuple:
+    def upload(files: list[Any] | None, target_kb: str | None, request: gr.Request,
+               progress: Any = gr.Progress()) -> str:
         files = files or []
         if not files:
-            return "请先选择文件。", documents_table(s.store), gr.update(choices=list(document_labels(s.store)))
+            return "请先选择文件。"
+        if not target_kb or target_kb not in writable(request):
+            return "请选择一个您有导入权限的知识库。"
+        shelf = library.shelf(target_kb)
         upload_dir.mkdir(parents=True, exist_ok=True)
         lines, stored = [], []
         for f in files:
@@ -343,7 +375,9 @@ def build_app(services: Services) -> Any:
             if path.stat().st_size > max_bytes:
                 lines.append(f"✗ {esc(name)}：文件超过 {s.settings.upload_max_mb} MB")
                 continue
-            target = upload_dir / name
+            # One folder per knowledge base: the same file name in two of them is two files.
+            target = _upload_folder(upload_dir, target_kb) / name
+            target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, target)
             stored.append(target)
         with ingest_lock:
@@ -351,45 +385,72 @@ def build_app(services: Services) -> Any:
                 progress((i, len(stored)), desc=f"导入 {target.name}")
                 try:
                     with s.writing():
-                        report = s.indexer.ingest([target])
+                        report = shelf.indexer.ingest([target])
                 except StoreBusyError as e:
                     lines.append(f"✗ {esc(target.name)}：知识库正被其他命令读取，请稍后再试（{esc(str(e))}）")
                     continue
+                record(request, "upload", [target_kb], file=target.name,
+                       detail={"added": report.added, "updated": report.updated, "failed": len(report.failed)})
                 if report.failed:
                     for failure in report.failed:
                         lines.append(f"✗ {esc(Path(failure['source']).name)}：{esc(failure['error'])}")
                 else:
                     lines.append(f"✓ {esc(target.name)}：新增 {report.added}，更新 {report.updated}，未变 {report.unchanged}")
             progress((len(stored), len(stored)), desc="完成")
-        labels = list(document_labels(s.store))
-        return "<br>".join(lines), documents_table(s.store), gr.update(choices=labels, value=None)
+        return "<br>".join(lines)
 
-    def delete(label: str | None, confirmed: bool) -> tuple:
-        catalogue = document_labels(s.store)
+    def delete(label: str | None, confirmed: bool, request: gr.Request) -> tuple:
+        catalogue = deletion_labels(library.documents(writable(request)))
         if not label or label not in catalogue:
-            return "请先选择要删除的文档。", documents_table(s.store), gr.update(), gr.update(value=False)
+            return "请先选择要删除的文档。", gr.update(value=False)
         if not confirmed:
-            return "请勾选“确认删除”后再点删除。", documents_table(s.store), gr.update(), gr.update()
+            return "请勾选“确认删除”后再点删除。", gr.update()
+        kb, doc_id = catalogue[label]
+        store = library.shelf(kb).store
         with ingest_lock:
-            source = next(d.source for d in s.store.documents() if d.doc_id == catalogue[label])
+            source = next(d.source for d in store.documents() if d.doc_id == doc_id)
             try:
                 with s.writing():
-                    chunks = s.store.remove(catalogue[label])
+                    chunks = store.remove(doc_id)
             except StoreBusyError as e:
-                return (f"未删除：知识库正被其他命令读取，请稍后再试（{esc(str(e))}）", documents_table(s.store),
-                        gr.update(), gr.update())
+                return f"未删除：知识库正被其他命令读取，请稍后再试（{esc(str(e))}）", gr.update()
+            record(request, "delete", [kb], file=Path(source).name, doc_ids=[doc_id])
             path = Path(source)
-            if path.parent == upload_dir and not any(d.source == source for d in s.store.documents()):
+            if upload_dir in path.parents and not any(d.source == source for d in store.documents()):
                 path.unlink(missing_ok=True)
-        labels = list(document_labels(s.store))
-        return (f"已删除 {esc(label)}（{chunks} 个片段）。", documents_table(s.store),
-                gr.update(choices=labels, value=None), gr.update(value=False))
+        return f"已删除 {esc(label)}（{chunks} 个片段）。", gr.update(value=False)
 
-    def refresh_lists() -> tuple:
-        labels = list(document_labels(s.store))
-        return gr.update(choices=labels), gr.update(choices=labels), documents_table(s.store)
+    def create_kb(name: str, description: str, request: gr.Request) -> tuple:
+        if not access.is_admin(user_of(request)):
+            return "只有管理员可以新建知识库。", gr.update(), gr.update()
+        try:
+            with ingest_lock, s.writing():
+                kb = library.create(name or "", (description or "").strip())
+        except (UsageError, StoreBusyError) as e:
+            return f"未新建：{esc(str(e))}", gr.update(), gr.update()
+        record(request, "kb_create", [kb.name], detail={"description": kb.description})
+        return f"已新建知识库“{esc(kb.name)}”。", "", ""
 
-    terms = [f"{t.term}" for t in _terms(s.store)[:200]]
+    def terms_of(kbs: list[str]) -> list[str]:
+        key = tuple((kb, library.shelf(kb).store.state()) for kb in kbs)
+        if key not in terms_cache:
+            terms_cache.clear()
+            terms_cache[key] = [t.term for t in _terms([library.shelf(kb).store for kb in kbs])[:200]]
+        return terms_cache[key]
+
+    def refresh_lists(request: gr.Request) -> tuple:
+        """Every list of the page, for this user: what they may read, change and manage."""
+        kbs, mine = readable(request), writable(request)
+        documents = library.documents(kbs)
+        labels = list(document_labels(documents))
+        deletable = list(deletion_labels([(kb, d) for kb, d in documents if kb in mine]))
+        admin = access.is_admin(user_of(request))
+        listing = "  \n".join(f"**{esc(kb.name)}**：{kb.chunks} 个片段" + (f"，{esc(kb.description)}" if kb.description else "")
+                              for kb in library.listing() if kb.name in kbs)
+        return (gr.update(choices=labels), gr.update(choices=deletable, value=None), documents_table(documents),
+                gr.update(choices=kbs), gr.update(choices=mine, value=mine[0] if mine else None),
+                gr.update(visible=admin), gr.update(choices=terms_of(kbs)), listing, status_text(request),
+                gr.update(visible=bool(mine)))
 
     with gr.Blocks(title="巡视巡察材料助手", analytics_enabled=False) as app:
         session = gr.State({})
@@ -398,7 +459,10 @@ def build_app(services: Services) -> Any:
             with gr.Tab("对话", id="chat-tab"):
                 with gr.Row():
                     with gr.Column(scale=3):
-                        mode = gr.Radio(list(MODES), value="问答", label="模式", elem_id="mode")
+                        with gr.Row():
+                            mode = gr.Radio(list(MODES), value="问答", label="模式", elem_id="mode", scale=2)
+                            kb_pick = gr.Dropdown([], multiselect=True, label="知识库（不选即全部可查阅的）",
+                                                  elem_id="kb-pick", scale=2)
                         chat = gr.Chatbot(label="对话", height=480, elem_id="chat", sanitize_html=True,
                                           render_markdown=False)
                         with gr.Row():
@@ -415,32 +479,37 @@ def build_app(services: Services) -> Any:
                     with gr.Column(scale=2):
                         panel = gr.HTML("", elem_id="source-panel")
                         with gr.Accordion("筛选", open=False):
-                            doc_filter = gr.Dropdown(list(document_labels(s.store)), multiselect=True,
-                                                     label="只在这些文档中", elem_id="doc-filter")
+                            doc_filter = gr.Dropdown([], multiselect=True, label="只在这些文档中", elem_id="doc-filter")
                             with gr.Row():
                                 year_from = gr.Number(None, label="起始年份", precision=0, elem_id="year-from")
                                 year_to = gr.Number(None, label="截止年份", precision=0, elem_id="year-to")
                             level = gr.Dropdown(list(LEVELS), value="全部", label="层级", elem_id="level")
                         with gr.Accordion("提法与文件（点击查先例）", open=False):
-                            term_pick = gr.Dropdown(terms, label="文件中出现的提法、文件名", elem_id="terms")
+                            term_pick = gr.Dropdown([], label="文件中出现的提法、文件名", elem_id="terms")
             with gr.Tab("知识库", id="kb-tab"):
-                files = gr.File(file_count="multiple", file_types=list(SUPPORTED_EXTENSIONS), label="上传文件（可多选）",
-                                elem_id="upload")
-                ingest_btn = gr.Button("导入", variant="primary", elem_id="ingest")
+                kb_listing = gr.Markdown("", elem_id="kb-listing")
+                with gr.Group(visible=False) as upload_box:
+                    upload_kb = gr.Dropdown([], label="导入到知识库", elem_id="upload-kb")
+                    files = gr.File(file_count="multiple", file_types=list(SUPPORTED_EXTENSIONS),
+                                    label="上传文件（可多选）", elem_id="upload")
+                    ingest_btn = gr.Button("导入", variant="primary", elem_id="ingest")
                 ingest_log = gr.HTML("", elem_id="ingest-log")
-                table = gr.Dataframe(documents_table(s.store), headers=["标题", "年份", "层级", "片段", "来源文件",
-                                                                       "导入时间", "doc_id"],
-                                     interactive=False, elem_id="docs-table")
+                table = gr.Dataframe([], headers=TABLE_HEADERS, interactive=False, elem_id="docs-table")
                 with gr.Row():
-                    doc_pick = gr.Dropdown(list(document_labels(s.store)), value=None, label="选择文档",
-                                           elem_id="delete-pick")
+                    doc_pick = gr.Dropdown([], value=None, label="选择文档", elem_id="delete-pick")
                     confirm = gr.Checkbox(label="确认删除", elem_id="delete-confirm")
                     delete_btn = gr.Button("删除", variant="stop", elem_id="delete")
+                with gr.Accordion("新建知识库（管理员）", open=False, visible=False, elem_id="kb-admin") as admin_box:
+                    new_kb = gr.Textbox(label="知识库名称", placeholder="如 2024第一轮巡视", elem_id="new-kb-name")
+                    new_kb_description = gr.Textbox(label="说明", elem_id="new-kb-description")
+                    create_btn = gr.Button("新建", elem_id="create-kb")
+                    create_log = gr.Markdown("", elem_id="create-kb-log")
             with gr.Tab("状态", id="status-tab"):
-                status = gr.Markdown(status_text(), elem_id="status")
+                status = gr.Markdown("", elem_id="status")
                 gr.Button("刷新", elem_id="refresh-status").click(status_text, None, status, api_visibility="private")
 
-        inputs = [question, chat, mode, doc_filter, year_from, year_to, level, session]
+        lists = [doc_filter, doc_pick, table, kb_pick, upload_kb, admin_box, term_pick, kb_listing, status, upload_box]
+        inputs = [question, chat, mode, kb_pick, doc_filter, year_from, year_to, level, session]
         outputs = [chat, question, sources, panel, session, draft_box]
         send.click(ask, inputs, outputs, api_name="ask", concurrency_limit=4).then(
             word_files, session, [draft_word, answer_word], api_visibility="private")
@@ -453,13 +522,22 @@ def build_app(services: Services) -> Any:
                     [chat, sources, panel, session, draft_box], api_visibility="private")
         term_pick.change(lambda t: (t or "", "查先例" if t else gr.update()), term_pick, [question, mode],
                          api_visibility="private")
-        ingest_btn.click(upload, files, [ingest_log, table, doc_pick], api_visibility="private").then(
-            refresh_lists, None, [doc_filter, doc_pick, table], api_visibility="private")
-        delete_btn.click(delete, [doc_pick, confirm], [ingest_log, table, doc_pick, confirm],
-                         api_visibility="private").then(refresh_lists, None, [doc_filter, doc_pick, table],
-                                                        api_visibility="private")
-        app.load(refresh_lists, None, [doc_filter, doc_pick, table], api_visibility="private")
+        ingest_btn.click(upload, [files, upload_kb], ingest_log, api_visibility="private").then(
+            refresh_lists, None, lists, api_visibility="private")
+        delete_btn.click(delete, [doc_pick, confirm], [ingest_log, confirm], api_visibility="private").then(
+            refresh_lists, None, lists, api_visibility="private")
+        create_btn.click(create_kb, [new_kb, new_kb_description], [create_log, new_kb, new_kb_description],
+                         api_visibility="private").then(refresh_lists, None, lists, api_visibility="private")
+        app.load(refresh_lists, None, lists, api_visibility="private")
     return app
+
+
+def _upload_folder(upload_dir: Path, kb: str) -> Path:
+    """Where a knowledge base's uploads are kept: ``default``'s in the uploads folder itself (as
+    before knowledge bases, so a file uploaded again keeps its document id), any other's in its own."""
+    if kb == "default":
+        return upload_dir
+    return upload_dir / f"kb-{hashlib.sha256(kb.encode('utf-8')).hexdigest()[:12]}"
 
 
 def _plain(content: Any) -> str:
@@ -499,18 +577,24 @@ def theme() -> Any:
     return gr.themes.Default(font=fonts, font_mono=("Noto Sans Mono CJK SC", "monospace"))
 
 
-def serve(services: Services, host: str, port: int) -> None:
-    """Run the page until interrupted."""
-    users = check_auth(services.settings.auth)
-    if host not in LOOPBACK and not users:
-        raise ConfigError(f"refusing to listen on {host} without authentication: set XUNSHI_AUTH=user:sha256-of-password "
-                          "(comma-separated for several users), or keep the default --host 127.0.0.1")
+def serve(services: Services, host: str, port: int, users: Any, limiter: Any) -> None:
+    """Run the page until interrupted: with a login whenever the users file holds a user (on
+    loopback too), and on another address than loopback only then."""
+    from starlette.middleware import Middleware
+
+    from assistant.login import ClientAddress, authenticator
+
+    if host not in LOOPBACK and not users.exists():
+        raise UsageError(f"refusing to listen on {host} with no users: anyone on the network could read every "
+                         "document. Add one first (`xunshi users add NAME --admin`), or keep the default "
+                         "--host 127.0.0.1")
     app = build_app(services)
     app.queue(default_concurrency_limit=4)
-    app.launch(server_name=host, server_port=port, auth=authenticator(users) if users else None,
+    auth = authenticator(users, limiter, services.audit) if not services.access.open_page else None
+    app.launch(server_name=host, server_port=port, auth=auth,
                auth_message="巡视巡察材料助手：请登录", theme=theme(), css=CSS, ssr_mode=False, share=False,
                show_error=True, footer_links=[], max_file_size=f"{services.settings.upload_max_mb}mb",
-               allowed_paths=[], quiet=True)
+               allowed_paths=[], quiet=True, app_kwargs={"middleware": [Middleware(ClientAddress)]})
 
 
 __all__ = ["Services", "build_app", "serve"]
