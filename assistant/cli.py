@@ -519,6 +519,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     json_flag(p)
     p.set_defaults(func=cmd_reindex)
+
+    from assistant import cli_users
+
+    cli_users.register(sub, json_flag)
     return parser
 
 

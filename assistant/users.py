@@ -108,6 +108,25 @@ class UserStore:
         rec = self._current().get(unicodedata.normalize("NFC", name or ""))
         return self._user(unicodedata.normalize("NFC", name), rec) if rec is not None else None
 
+    def require(self, name: str) -> User:
+        """The user called ``name``.
+
+        Raises:
+            UsageError: there is none, naming the users there are.
+        """
+        return self._user(self._known(self._current(), name), self._current()[unicodedata.normalize("NFC", name)])
+
+    def check_new(self, name: str) -> str:
+        """``name`` checked and NFC-normalised as a new user's name.
+
+        Raises:
+            UsageError: the name is not valid, or taken.
+        """
+        name = check_user_name(name)
+        if name in self._current():
+            raise UsageError(_taken(name))
+        return name
+
     def exists(self) -> bool:
         """Whether any user has been added."""
         return bool(self._current())
@@ -144,11 +163,9 @@ class UserStore:
         Raises:
             UsageError: the name is taken or not valid, or the password is too short.
         """
-        name = check_user_name(name)
+        name = self.check_new(name)  # before the slow hash; checked again under the lock
         if len(unicodedata.normalize("NFC", password or "")) < MIN_PASSWORD:
             raise UsageError(f"the password is too short: use at least {MIN_PASSWORD} characters")
-        if self.get(name) is not None:  # before the slow hash; checked again under the lock
-            raise UsageError(_taken(name))
         hashed = hash_password(password)
         created = datetime.now(UTC).isoformat(timespec="seconds")
 
