@@ -21,6 +21,7 @@ import os
 import secrets
 import tempfile
 import threading
+import time
 import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ MIN_PASSWORD = 8
 MAX_NAME = 64
 RIGHTS = ("read", "write")
 FILE_VERSION = 1
+RACY_SECONDS = 3.0  # coarser than any file system's time stamps (FAT's are 2 s)
 
 
 def check_user_name(name: str) -> str:
@@ -96,6 +98,7 @@ class UserStore:
         self._lock = threading.Lock()
         self._stamp: tuple[int, int, int] | None = None
         self._records: dict[str, dict[str, Any]] = {}
+        self._racy = False
 
     # Reading
 
@@ -242,9 +245,12 @@ class UserStore:
         """The records as on disk now, read again only if the file changed."""
         with self._lock:
             stamp = self._stat()
-            if stamp != self._stamp:
+            if stamp != self._stamp or self._racy:
                 self._records = self._read() if stamp is not None else {}
                 self._stamp = stamp
+                # Read within a time-stamp tick of the last write, a later write could leave the same stamp
+                # (size alike, inode reused): such a read is not trusted, and the file is read again next time.
+                self._racy = stamp is not None and time.time() - stamp[1] / 1e9 < RACY_SECONDS
             return self._records
 
     def _stat(self) -> tuple[int, int, int] | None:
