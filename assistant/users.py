@@ -117,7 +117,9 @@ class UserStore:
         Raises:
             UsageError: there is none, naming the users there are.
         """
-        return self._user(self._known(self._current(), name), self._current()[unicodedata.normalize("NFC", name)])
+        records = self._current()
+        name = self._known(records, name)
+        return self._user(name, records[name])
 
     def check_new(self, name: str) -> str:
         """``name`` checked and NFC-normalised as a new user's name.
