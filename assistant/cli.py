@@ -568,9 +568,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     json_flag(p)
     p.set_defaults(func=cmd_reindex)
-    from assistant import cli_audit, cli_kb
+    from assistant import cli_audit, cli_kb, cli_users
 
     cli_kb.register(sub, json_flag)
+    cli_users.register(sub, json_flag)
     cli_audit.register(sub, json_flag)
     return parser
 
