@@ -58,13 +58,8 @@ def _read_password(args: argparse.Namespace) -> str:
 
 def _known_kbs(settings: Settings) -> list[str]:
     """The names of the knowledge bases that exist, ``default`` first."""
-    try:
-        from assistant.kbs import knowledge_base_names
-    except ModuleNotFoundError as e:
-        if e.name != "assistant.kbs":
-            raise
-        # Before knowledge bases (issue 14) the store held one collection: the default knowledge base.
-        return [DEFAULT_KB]
+    from assistant.kbs import knowledge_base_names
+
     if settings.chroma_url:
         return knowledge_base_names(settings)
     if not (settings.home_dir / "chroma").exists():
@@ -75,10 +70,18 @@ def _known_kbs(settings: Settings) -> list[str]:
         return knowledge_base_names(settings)
 
 
+def _changed(settings: Settings, change: str, name: str, kbs: list[str] | None = None, **detail: Any) -> None:
+    """An administrator's change to the users, in the access log."""
+    from assistant.cli import _record
+
+    _record(settings, "users", kbs or [], detail={"change": change, "user": name, **detail})
+
+
 def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
     store = _store(settings)
     store.check_new(args.name)  # a taken or invalid name is said before the password is asked for
     user = store.add(args.name, _read_password(args), admin=args.admin)
+    _changed(settings, "add", user.name, admin=user.admin)
     if args.json:
         _emit({"user": user.as_dict()})
     elif user.admin:
@@ -90,6 +93,7 @@ def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_users_remove(args: argparse.Namespace, settings: Settings) -> int:
     _store(settings).remove(args.name)
+    _changed(settings, "remove", args.name)
     if args.json:
         _emit({"removed": args.name})
     else:
@@ -118,6 +122,7 @@ def cmd_users_grant(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(f"no knowledge base named '{kb}' (there are: {', '.join(known)}); create it with "
                          f"`xunshi kb create {kb}`")
     user = store.grant(args.name, kb, args.right)
+    _changed(settings, "grant", user.name, [kb], right=args.right)
     if args.json:
         _emit({"user": user.as_dict()})
     else:
@@ -128,6 +133,7 @@ def cmd_users_grant(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_users_revoke(args: argparse.Namespace, settings: Settings) -> int:
     store = _store(settings)
     had = store.revoke(args.name, args.kb)
+    _changed(settings, "revoke", args.name, [args.kb])
     user = store.get(args.name)
     if args.json:
         _emit({"user": user.as_dict(), "revoked": had})
@@ -141,6 +147,7 @@ def cmd_users_revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_users_admin(args: argparse.Namespace, settings: Settings) -> int:
     user = _store(settings).set_admin(args.name, args.state == "on")
+    _changed(settings, "admin", user.name, admin=user.admin)
     if args.json:
         _emit({"user": user.as_dict()})
     else:

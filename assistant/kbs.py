@@ -41,6 +41,11 @@ def remove_kb(settings: Settings, name: str, client: Any | None = None) -> int:
     chunks = remove_knowledge_base(client or services.build_chroma_client(settings), settings.collection, name)
     cache = services.build_lexical_path(settings, collection_name(settings.collection, name))
     shutil.rmtree(cache, ignore_errors=True)
+    from assistant.users import UserStore
+
+    dropped = UserStore(settings.users_path).drop_kb(name)  # a later knowledge base of that name starts ungranted
+    if dropped:
+        log.info("rights on %s dropped for %s", name, ", ".join(dropped))
     return chunks
 
 

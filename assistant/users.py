@@ -354,8 +354,8 @@ def refuse_old_auth(settings: Any) -> None:
     """Refuse to start while the retired ``XUNSHI_AUTH`` is set.
 
     Raises:
-        ConfigError: ``settings.auth`` is set, with what to do instead.
+        UsageError: ``settings.auth`` is set, with what to do instead (a refusal: exit 2).
     """
     if settings.auth:
-        raise ConfigError("the old XUNSHI_AUTH logins (unsalted sha256) are no longer accepted: unset XUNSHI_AUTH "
+        raise UsageError("the old XUNSHI_AUTH logins (unsalted sha256) are no longer accepted: unset XUNSHI_AUTH "
                           "and add each user with `xunshi users add NAME` (then `xunshi users grant NAME KB read`)")

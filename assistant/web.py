@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import gradio as gr
+
 from assistant.answer import cited_pieces, split_sentences
 from assistant.checks import CITATION
 from assistant.settings import Settings
@@ -191,8 +193,6 @@ def llm_status(settings: Settings) -> str:
 def build_app(services: Services) -> Any:
     """The Gradio Blocks app. Every handler takes the request's user and touches only the knowledge
     bases that user may read (or, to upload and delete, change)."""
-    import gradio as gr
-
     s = services
     library, access = s.library, s.access
     upload_dir = s.settings.home_dir / "uploads"
@@ -252,7 +252,12 @@ def build_app(services: Services) -> Any:
         yield chat, "", gr.update(), gr.update(), session, gr.update()
         answerer = library.answerer(kbs) if kbs else None
         if answerer is None:
-            reason = "所选知识库中还没有文件。" if kbs else "您没有可以查阅的知识库，请联系管理员授权。"
+            if kbs:
+                reason = "所选知识库中还没有文件。"
+            elif picked:  # the same words for a name that does not exist: nothing is told of either
+                reason = "所选知识库不存在或您无权查阅。"
+            else:
+                reason = "您没有可以查阅的知识库，请联系管理员授权。"
             chat[-1] = {"role": "assistant", "content": f'<div class="not-found">⚠️ {reason}</div>'}
             yield chat, "", gr.update(choices=[], value=None), "", {**(session or {}), "found": False}, gr.update()
             return
@@ -571,7 +576,6 @@ def _run(job: Any) -> Iterator[tuple[str, Any]]:
 
 def theme() -> Any:
     """Gradio's default look with system fonts only (its own fonts would be fetched from the internet)."""
-    import gradio as gr
 
     fonts = ("Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", "PingFang SC", "sans-serif")
     return gr.themes.Default(font=fonts, font_mono=("Noto Sans Mono CJK SC", "monospace"))

@@ -305,7 +305,7 @@ def test_eight_concurrent_sessions_get_their_own_answers(server):
 
     def ask(question: str) -> tuple[str, list]:
         client = Client(server, verbose=False, analytics_enabled=False, download_files=False)
-        result = client.predict(question, [], "问答", [], None, None, "全部", api_name="/ask")
+        result = client.predict(question, [], "问答", [], [], None, None, "全部", api_name="/ask")
         return question, result[0]
 
     with ThreadPoolExecutor(8) as pool:
@@ -316,7 +316,12 @@ def test_eight_concurrent_sessions_get_their_own_answers(server):
         assert questions[question] in str(chat[1]["content"]), (question, chat[1])
 
 
-def test_serve_refuses_a_public_address_without_auth(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "assistant", "--home", str(tmp_path), "serve", "--host", "0.0.0.0"],
-                            capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert result.returncode == 2 and "XUNSHI_AUTH" in result.stderr
+def test_serve_refuses_a_public_address_without_users_and_the_old_logins(tmp_path):
+    def serve(*args: str, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "assistant", "--home", str(tmp_path), "serve", *args],
+                              capture_output=True, text=True, cwd=ROOT, timeout=120, env={**os.environ, **env})
+
+    public = serve("--host", "0.0.0.0")
+    assert public.returncode == 2 and "xunshi users add" in public.stderr
+    old = serve(XUNSHI_AUTH="zhang:" + "0" * 64)
+    assert old.returncode == 2 and "XUNSHI_AUTH" in old.stderr and "xunshi users add" in old.stderr

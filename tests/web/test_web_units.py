@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import pytest
 
-from assistant.web import (authenticator, check_auth, make_filters, render_answer, render_panel, safe_upload_name,
-                           source_choices)
-from ingest.errors import ConfigError
+from assistant.web import make_filters, render_answer, render_panel, safe_upload_name, source_choices
 
 
 def test_document_text_is_escaped_everywhere():
@@ -21,14 +17,28 @@ def test_document_text_is_escaped_everywhere():
     assert "<script>" not in panel and "<img" not in panel and "<mark>" in panel
 
 
-def test_auth_hashes_and_rejects_malformed_entries():
-    users = check_auth(f"zhang:{hashlib.sha256(b'secret').hexdigest()}, li:{hashlib.sha256(b'pw2').hexdigest()}")
-    check = authenticator(users)
-    assert check("zhang", "secret") and check("li", "pw2")
-    assert not check("zhang", "pw2") and not check("wang", "secret") and not check("", "")
-    assert check_auth(None) == {} and check_auth("") == {}
-    with pytest.raises(ConfigError, match="sha256"):
-        check_auth("zhang:plaintext-password")
+def test_login_checks_the_users_file_limits_attempts_and_logs_each(tmp_path):
+    from fastapi import HTTPException
+
+    from assistant.audit import AuditLog
+    from assistant.login import authenticator
+    from assistant.login_limiter import LoginLimiter
+    from assistant.users import UserStore
+
+    users = UserStore(tmp_path / "users.json")
+    users.add("zhang", "correct horse")
+    audit = AuditLog(tmp_path / "audit")
+    check = authenticator(users, LoginLimiter(attempts=3, wait=60), audit)
+    assert check("zhang", "correct horse")
+    assert not check("zhang", "wrong one") and not check("wang", "correct horse")
+    assert not check("zhang", "wrong two") and not check("zhang", "wrong three")
+    with pytest.raises(HTTPException) as refused:  # the right password too, while the wait lasts
+        check("zhang", "correct horse")
+    assert refused.value.status_code == 429 and "秒后再试" in refused.value.detail
+    assert check("wang-never-failed", "x") is False  # another user is not held up by zhang's failures
+    actions = [(e["action"], e["user"]) for e in audit.entries()]
+    assert actions[:3] == [("login", "zhang"), ("login_failed", "zhang"), ("login_failed", "wang")]
+    assert actions.count(("login_failed", "zhang")) == 4
 
 
 @pytest.mark.parametrize("name, expected", [
