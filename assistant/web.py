@@ -466,8 +466,10 @@ def build_app(services: Services) -> Any:
                     with gr.Column(scale=3):
                         with gr.Row():
                             mode = gr.Radio(list(MODES), value="问答", label="模式", elem_id="mode", scale=2)
+                            # Any name is accepted (the API's callers have no list) and then checked
+                            # against the user's rights in ``chosen``.
                             kb_pick = gr.Dropdown([], multiselect=True, label="知识库（不选即全部可查阅的）",
-                                                  elem_id="kb-pick", scale=2)
+                                                  elem_id="kb-pick", scale=2, allow_custom_value=True)
                         chat = gr.Chatbot(label="对话", height=480, elem_id="chat", sanitize_html=True,
                                           render_markdown=False)
                         with gr.Row():
