@@ -237,8 +237,8 @@ def build_app(services: Services) -> Any:
         allowed = readable(request)
         return [kb for kb in picked if kb in allowed] if picked else allowed
 
-    def ask(question: str, chat: list[dict[str, Any]], mode: str, picked: list[str] | None, docs: list[str],
-            year_from: float | None, year_to: float | None, level: str, session: dict[str, Any],
+    def ask(question: str, chat: list[dict[str, Any]], mode: str, docs: list[str], year_from: float | None,
+            year_to: float | None, level: str, picked: list[str] | None, session: dict[str, Any],
             request: gr.Request) -> Iterator[tuple]:
         question = (question or "").strip()
         chat = list(chat or [])
@@ -407,9 +407,9 @@ def build_app(services: Services) -> Any:
     def delete(label: str | None, confirmed: bool, request: gr.Request) -> tuple:
         catalogue = deletion_labels(library.documents(writable(request)))
         if not label or label not in catalogue:
-            return "请先选择要删除的文档。", gr.update(value=False)
+            return "请先选择要删除的文档。", gr.update(value=False), gr.update()
         if not confirmed:
-            return "请勾选“确认删除”后再点删除。", gr.update()
+            return "请勾选“确认删除”后再点删除。", gr.update(), gr.update()
         kb, doc_id = catalogue[label]
         store = library.shelf(kb).store
         with ingest_lock:
@@ -418,12 +418,12 @@ def build_app(services: Services) -> Any:
                 with s.writing():
                     chunks = store.remove(doc_id)
             except StoreBusyError as e:
-                return f"未删除：知识库正被其他命令读取，请稍后再试（{esc(str(e))}）", gr.update()
+                return f"未删除：知识库正被其他命令读取，请稍后再试（{esc(str(e))}）", gr.update(), gr.update()
             record(request, "delete", [kb], file=Path(source).name, doc_ids=[doc_id])
             path = Path(source)
             if upload_dir in path.parents and not any(d.source == source for d in store.documents()):
                 path.unlink(missing_ok=True)
-        return f"已删除 {esc(label)}（{chunks} 个片段）。", gr.update(value=False)
+        return f"已删除 {esc(label)}（{chunks} 个片段）。", gr.update(value=False), gr.update(value=None)
 
     def create_kb(name: str, description: str, request: gr.Request) -> tuple:
         if not access.is_admin(user_of(request)):
@@ -436,6 +436,21 @@ def build_app(services: Services) -> Any:
         record(request, "kb_create", [kb.name], detail={"description": kb.description})
         return f"已新建知识库“{esc(kb.name)}”。", "", ""
 
+    def remove_kb(name: str | None, confirmed: bool, request: gr.Request) -> tuple:
+        if not access.is_admin(user_of(request)):
+            return "只有管理员可以删除知识库。", gr.update(), gr.update()
+        if not name or name not in library.names() or name == "default":
+            return "请先选择要删除的知识库（default 不能删除）。", gr.update(value=False), gr.update()
+        if not confirmed:
+            return "请勾选“确认删除知识库”后再点删除。", gr.update(), gr.update()
+        try:
+            with ingest_lock, s.writing():
+                chunks = library.remove(name)
+        except (UsageError, StoreBusyError) as e:
+            return f"未删除：{esc(str(e))}", gr.update(), gr.update()
+        record(request, "kb_remove", [name], detail={"chunks": chunks})
+        return f"已删除知识库“{esc(name)}”（{chunks} 个片段）。", gr.update(value=False), gr.update(value=None)
+
     def terms_of(kbs: list[str]) -> list[str]:
         key = tuple((kb, library.shelf(kb).store.state()) for kb in kbs)
         if key not in terms_cache:
@@ -443,8 +458,9 @@ def build_app(services: Services) -> Any:
             terms_cache[key] = [t.term for t in _terms([library.shelf(kb).store for kb in kbs])[:200]]
         return terms_cache[key]
 
-    def refresh_lists(request: gr.Request) -> tuple:
-        """Every list of the page, for this user: what they may read, change and manage."""
+    def refresh_lists(target: str | None, request: gr.Request) -> tuple:
+        """Every list of the page, for this user: what they may read, change and manage (``target``:
+        the knowledge base picked to upload into, kept while the user may still change it)."""
         kbs, mine = readable(request), writable(request)
         documents = library.documents(kbs)
         labels = list(document_labels(documents))
@@ -452,10 +468,11 @@ def build_app(services: Services) -> Any:
         admin = access.is_admin(user_of(request))
         listing = "  \n".join(f"**{esc(kb.name)}**：{kb.chunks} 个片段" + (f"，{esc(kb.description)}" if kb.description else "")
                               for kb in library.listing() if kb.name in kbs)
-        return (gr.update(choices=labels), gr.update(choices=deletable, value=None), documents_table(documents),
-                gr.update(choices=kbs), gr.update(choices=mine, value=mine[0] if mine else None),
+        return (gr.update(choices=labels), gr.update(choices=deletable), documents_table(documents),
+                gr.update(choices=kbs), gr.update(choices=mine, value=target if target in mine else (mine or [None])[0]),
                 gr.update(visible=admin), gr.update(choices=terms_of(kbs)), listing, status_text(request),
-                gr.update(visible=bool(mine)))
+                gr.update(visible=bool(mine)),
+                gr.update(choices=[kb for kb in library.names() if kb != "default"] if admin else []))
 
     with gr.Blocks(title="巡视巡察材料助手", analytics_enabled=False) as app:
         session = gr.State({})
@@ -506,17 +523,24 @@ def build_app(services: Services) -> Any:
                     doc_pick = gr.Dropdown([], value=None, label="选择文档", elem_id="delete-pick")
                     confirm = gr.Checkbox(label="确认删除", elem_id="delete-confirm")
                     delete_btn = gr.Button("删除", variant="stop", elem_id="delete")
-                with gr.Accordion("新建知识库（管理员）", open=False, visible=False, elem_id="kb-admin") as admin_box:
+                with gr.Accordion("新建、删除知识库（管理员）", open=False, visible=False, elem_id="kb-admin") as admin_box:
                     new_kb = gr.Textbox(label="知识库名称", placeholder="如 2024第一轮巡视", elem_id="new-kb-name")
                     new_kb_description = gr.Textbox(label="说明", elem_id="new-kb-description")
                     create_btn = gr.Button("新建", elem_id="create-kb")
                     create_log = gr.Markdown("", elem_id="create-kb-log")
+                    with gr.Row():
+                        kb_remove_pick = gr.Dropdown([], value=None, label="删除知识库（连同其中全部文档）",
+                                                     elem_id="remove-kb-pick")
+                        kb_remove_confirm = gr.Checkbox(label="确认删除知识库", elem_id="remove-kb-confirm")
+                        kb_remove_btn = gr.Button("删除知识库", variant="stop", elem_id="remove-kb")
             with gr.Tab("状态", id="status-tab"):
                 status = gr.Markdown("", elem_id="status")
                 gr.Button("刷新", elem_id="refresh-status").click(status_text, None, status, api_visibility="private")
 
-        lists = [doc_filter, doc_pick, table, kb_pick, upload_kb, admin_box, term_pick, kb_listing, status, upload_box]
-        inputs = [question, chat, mode, kb_pick, doc_filter, year_from, year_to, level, session]
+        lists = [doc_filter, doc_pick, table, kb_pick, upload_kb, admin_box, term_pick, kb_listing, status, upload_box,
+                 kb_remove_pick]
+        # The knowledge bases come last: callers of the API from before them still fit.
+        inputs = [question, chat, mode, doc_filter, year_from, year_to, level, kb_pick, session]
         outputs = [chat, question, sources, panel, session, draft_box]
         send.click(ask, inputs, outputs, api_name="ask", concurrency_limit=4).then(
             word_files, session, [draft_word, answer_word], api_visibility="private")
@@ -530,12 +554,14 @@ def build_app(services: Services) -> Any:
         term_pick.change(lambda t: (t or "", "查先例" if t else gr.update()), term_pick, [question, mode],
                          api_visibility="private")
         ingest_btn.click(upload, [files, upload_kb], ingest_log, api_visibility="private").then(
-            refresh_lists, None, lists, api_visibility="private")
-        delete_btn.click(delete, [doc_pick, confirm], [ingest_log, confirm], api_visibility="private").then(
-            refresh_lists, None, lists, api_visibility="private")
+            refresh_lists, upload_kb, lists, api_visibility="private")
+        delete_btn.click(delete, [doc_pick, confirm], [ingest_log, confirm, doc_pick], api_visibility="private").then(
+            refresh_lists, upload_kb, lists, api_visibility="private")
         create_btn.click(create_kb, [new_kb, new_kb_description], [create_log, new_kb, new_kb_description],
-                         api_visibility="private").then(refresh_lists, None, lists, api_visibility="private")
-        app.load(refresh_lists, None, lists, api_visibility="private")
+                         api_visibility="private").then(refresh_lists, upload_kb, lists, api_visibility="private")
+        kb_remove_btn.click(remove_kb, [kb_remove_pick, kb_remove_confirm], [create_log, kb_remove_confirm, kb_remove_pick],
+                            api_visibility="private").then(refresh_lists, upload_kb, lists, api_visibility="private")
+        app.load(refresh_lists, upload_kb, lists, api_visibility="private")
     return app
 
 

@@ -75,6 +75,12 @@ def test_each_knowledge_base_is_searched_apart_and_together(deployment):
     payload = one_json(answer.stdout)
     assert payload["found"] and {c["kb"] for c in payload["citations"]} == {GROUP_KB}
     assert any("个别谈话" in c["text"] for c in payload["citations"])
+    # The access log has it: the system user, the knowledge bases, the question and the document cited.
+    entries = one_json(run(home, "audit", "--json", env=env).stdout)["entries"]
+    asked = [e for e in entries if e["action"] == "ask"][-1]
+    assert asked["via"] == "cli" and asked["kbs"] == [GROUP_KB] and asked["query"] == QUESTION
+    assert asked["doc_ids"] == [payload["citations"][0]["doc_id"]] and asked["user"]
+    assert [e["action"] for e in entries if e["action"] in ("upload", "kb_create")] == ["upload", "kb_create", "upload"]
 
 
 def test_unknown_and_bad_names_and_removal(deployment):

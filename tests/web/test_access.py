@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import ingest_examples
 from servers import free_port, wait_for_page, wait_for_port
 from test_page import SHOTS, Page
@@ -173,7 +172,7 @@ def test_the_api_gives_nothing_from_a_knowledge_base_the_user_may_not_read(serve
     def ask(user: str, kbs: list[str]) -> str:
         client = Client(url, auth=(user, PASSWORDS[user]), verbose=False, analytics_enabled=False,
                         download_files=False)
-        result = client.predict(QUESTION, [], "问答", kbs, [], None, None, "全部", api_name="/ask")
+        result = client.predict(QUESTION, [], "问答", [], None, None, "全部", kbs, api_name="/ask")
         return json.dumps(result, ensure_ascii=False)
 
     for kbs in ([GROUP_KB], [GROUP_KB, "default"], []):  # named outright, beside her own, or all of hers
@@ -191,16 +190,22 @@ def test_the_api_gives_nothing_from_a_knowledge_base_the_user_may_not_read(serve
     paper = bob_asked["doc_ids"][0]
     assert all(paper not in e["doc_ids"] for e in asked if e["user"] == "alice")  # the paper never cited to her
     with pytest.raises(Exception):  # noqa: B017 — no login, no API (gradio_client's own error type varies)
-        Client(url, verbose=False, analytics_enabled=False).predict(QUESTION, [], "问答", [], [], None, None, "全部",
+        Client(url, verbose=False, analytics_enabled=False).predict(QUESTION, [], "问答", [], None, None, "全部", [],
                                                                     api_name="/ask")
 
 
-def test_the_admin_creates_a_knowledge_base_from_the_page(browser, server):
-    url, home, env = server
+def test_the_admin_creates_and_removes_a_knowledge_base_from_the_page(browser, server):
+    url, _, env = server
+
+    def listed() -> dict:
+        result = subprocess.run([sys.executable, "-m", "assistant", "kb", "list", "--json"], cwd=ROOT, env=env,
+                                capture_output=True, text=True, timeout=120, check=True)
+        return {kb["name"]: kb for kb in json.loads(result.stdout)["knowledge_bases"]}
+
     boss = LoggedIn(browser, url, "boss")
     try:
         boss.page.get_by_role("tab", name="知识库").click()
-        boss.page.get_by_text("新建知识库（管理员）").click()
+        boss.page.get_by_text("新建、删除知识库（管理员）").click()
         boss.page.locator("#new-kb-name textarea, #new-kb-name input").first.fill("2025年专项巡视")
         boss.page.locator("#new-kb-description textarea, #new-kb-description input").first.fill("专项巡视材料")
         boss.page.click("#create-kb")
@@ -209,16 +214,25 @@ def test_the_admin_creates_a_knowledge_base_from_the_page(browser, server):
         boss.page.wait_for_function("document.querySelector('#kb-listing').innerText.includes('2025年专项巡视')",
                                     timeout=30_000)
         boss.shot("admin-created-kb")
+        assert listed()["2025年专项巡视"]["description"] == "专项巡视材料"
+        # And removes it again, once confirmed.
+        boss.page.locator("#remove-kb-pick input").click()
+        boss.page.get_by_role("option", name="2025年专项巡视", exact=True).click()
+        boss.page.click("#remove-kb")
+        boss.page.wait_for_function("document.querySelector('#create-kb-log').innerText.includes('确认删除知识库')",
+                                    timeout=30_000)
+        assert "2025年专项巡视" in listed()  # not removed unconfirmed
+        boss.page.locator("#remove-kb-confirm input").check()
+        boss.page.click("#remove-kb")
+        boss.page.wait_for_function("document.querySelector('#create-kb-log').innerText.includes('已删除知识库')",
+                                    timeout=30_000)
+        assert "2025年专项巡视" not in listed() and GROUP_KB in listed()
     finally:
         boss.close()
-    listed = subprocess.run([sys.executable, "-m", "assistant", "kb", "list", "--json"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=120)
-    kbs = {kb["name"]: kb for kb in json.loads(listed.stdout)["knowledge_bases"]}
-    assert kbs["2025年专项巡视"]["description"] == "专项巡视材料"
 
 
 def test_a_wrong_password_is_refused_then_rate_limited_and_logged(browser, server):
-    url, home, env = server
+    url, _, env = server
     context = browser.new_context(locale="zh-CN")
     page = context.new_page()
     page.goto(url)

@@ -305,7 +305,7 @@ def test_eight_concurrent_sessions_get_their_own_answers(server):
 
     def ask(question: str) -> tuple[str, list]:
         client = Client(server, verbose=False, analytics_enabled=False, download_files=False)
-        result = client.predict(question, [], "问答", [], [], None, None, "全部", api_name="/ask")
+        result = client.predict(question, [], "问答", [], None, None, "全部", api_name="/ask")
         return question, result[0]
 
     with ThreadPoolExecutor(8) as pool:
