@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 
 from assistant.audit import audit_log
-from assistant.cli import EXIT_OK
+from assistant.cli import EXIT_OK, _emit_json
 from assistant.settings import Settings
 from ingest.errors import UsageError
 
@@ -69,7 +69,7 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
     found = access.entries(user=args.user, since=since)
     entries = list(deque(found, maxlen=args.limit) if args.limit else found)
     if args.json:
-        sys.stdout.write(json.dumps({"entries": entries, "count": len(entries)}, ensure_ascii=False) + "\n")
+        _emit_json({"entries": entries, "count": len(entries)})
         return EXIT_OK
     if not entries:
         print(f"xunshi: no entries in the access log under {access.folder}"

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from typing import Any
 
+from assistant.cli import _emit_json
 from assistant.settings import Settings
 from ingest.errors import UsageError
 
@@ -22,7 +22,7 @@ def cmd_kb_create(args: argparse.Namespace, settings: Settings) -> int:
         kb = create_kb(settings, args.name, args.description or "")
     _record(settings, "kb_create", [kb.name], detail={"description": kb.description})
     if args.json:
-        _emit(kb.as_dict())
+        _emit_json(kb.as_dict())
     else:
         print(f"created the knowledge base {kb.name}: add files with `xunshi ingest PATH --kb {kb.name}`")
     return EXIT_OK
@@ -33,7 +33,7 @@ def cmd_kb_list(args: argparse.Namespace, settings: Settings) -> int:
 
     kbs = list_kbs(settings)
     if args.json:
-        _emit({"knowledge_bases": [kb.as_dict() for kb in kbs], "count": len(kbs)})
+        _emit_json({"knowledge_bases": [kb.as_dict() for kb in kbs], "count": len(kbs)})
         return EXIT_OK
     for kb in kbs:
         print(f"{kb.name}  {kb.chunks} chunks" + (f"  {kb.description}" if kb.description else ""))
@@ -58,7 +58,7 @@ def cmd_kb_remove(args: argparse.Namespace, settings: Settings) -> int:
         chunks = remove_kb(settings, name)
     _record(settings, "kb_remove", [name], detail={"chunks": chunks})
     if args.json:
-        _emit({"removed": name, "chunks": chunks})
+        _emit_json({"removed": name, "chunks": chunks})
     else:
         print(f"removed the knowledge base {name} ({chunks} chunks)")
     return EXIT_OK
@@ -73,9 +73,6 @@ def _confirm(name: str, chunks: int) -> None:
     if sys.stdin.readline().strip() != name:
         raise UsageError(f"not removed: the name typed was not '{name}'")
 
-
-def _emit(payload: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
 
 
 def register(sub: Any, json_flag: Callable[[argparse.ArgumentParser], None]) -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import logging
 import sys
 import unicodedata
 from collections.abc import Callable
 from typing import Any
 
+from assistant.cli import _emit_json
 from assistant.settings import Settings
 from assistant.users import User, UserStore
 from ingest.errors import UsageError
@@ -20,9 +20,6 @@ log = logging.getLogger(__name__)
 EXIT_OK = 0
 DEFAULT_KB = "default"
 
-
-def _emit(payload: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
 
 
 def _store(settings: Settings) -> UserStore:
@@ -83,7 +80,7 @@ def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
     user = store.add(args.name, _read_password(args), admin=args.admin)
     _changed(settings, "add", user.name, admin=user.admin)
     if args.json:
-        _emit({"user": user.as_dict()})
+        _emit_json({"user": user.as_dict()})
     elif user.admin:
         print(f"added {user.name}, an administrator: reads and changes every knowledge base")
     else:
@@ -95,7 +92,7 @@ def cmd_users_remove(args: argparse.Namespace, settings: Settings) -> int:
     _store(settings).remove(args.name)
     _changed(settings, "remove", args.name)
     if args.json:
-        _emit({"removed": args.name})
+        _emit_json({"removed": args.name})
     else:
         print(f"removed {args.name}")
     return EXIT_OK
@@ -104,7 +101,7 @@ def cmd_users_remove(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_users_list(args: argparse.Namespace, settings: Settings) -> int:
     users = _store(settings).users()
     if args.json:
-        _emit({"users": [u.as_dict() for u in users], "count": len(users)})
+        _emit_json({"users": [u.as_dict() for u in users], "count": len(users)})
         return EXIT_OK
     if not users:
         print(f"no users yet in {settings.users_path}: add one with `xunshi users add NAME`")
@@ -124,7 +121,7 @@ def cmd_users_grant(args: argparse.Namespace, settings: Settings) -> int:
     user = store.grant(args.name, kb, args.right)
     _changed(settings, "grant", user.name, [kb], right=args.right)
     if args.json:
-        _emit({"user": user.as_dict()})
+        _emit_json({"user": user.as_dict()})
     else:
         print(f"{user.name} may now {'read and change' if args.right == 'write' else 'read'} {kb}")
     return EXIT_OK
@@ -136,7 +133,7 @@ def cmd_users_revoke(args: argparse.Namespace, settings: Settings) -> int:
     _changed(settings, "revoke", args.name, [args.kb])
     user = store.get(args.name)
     if args.json:
-        _emit({"user": user.as_dict(), "revoked": had})
+        _emit_json({"user": user.as_dict(), "revoked": had})
         return EXIT_OK
     print(f"{args.name} may no longer use {args.kb}" if had else f"{args.name} had no right on {args.kb}")
     if user.admin:
@@ -149,7 +146,7 @@ def cmd_users_admin(args: argparse.Namespace, settings: Settings) -> int:
     user = _store(settings).set_admin(args.name, args.state == "on")
     _changed(settings, "admin", user.name, admin=user.admin)
     if args.json:
-        _emit({"user": user.as_dict()})
+        _emit_json({"user": user.as_dict()})
     else:
         print(f"{user.name} is {'now' if user.admin else 'no longer'} an administrator; {_rights(user)}")
     return EXIT_OK

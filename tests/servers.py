@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
 
 
 def free_port() -> int:
@@ -45,3 +51,23 @@ def wait_for_page(url: str, timeout: float) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"{url} did not answer HTTP 200 within {timeout:.0f} s")
         time.sleep(0.3)
+
+
+@contextlib.contextmanager
+def serving(home: Path, models_dir: Path, log: Path, env: dict | None = None) -> Iterator[tuple[str, dict]]:
+    """`xunshi serve` on a free port of 127.0.0.1 over ``home``, its output in ``log``: (its URL, its
+    environment), once it answers; stopped as Ctrl-C would stop it when the block ends."""
+    port = free_port()
+    full_env = {**os.environ, "XUNSHI_HOME": str(home), "XUNSHI_MODELS_DIR": str(models_dir), **(env or {})}
+    full_env.pop("XUNSHI_LLM_BASE_URL", None)
+    with log.open("w") as out:
+        process = subprocess.Popen([sys.executable, "-m", "assistant", "serve", "--port", str(port)],
+                                   cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}/"
+        try:
+            wait_for_port(process, port, 180, log)
+            wait_for_page(url, 60)
+            yield url, full_env
+        finally:
+            process.terminate()
+            process.wait(timeout=30)

@@ -9,15 +9,14 @@ Playwright, and gradio_client for the page's API.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from browsers import SHOTS, Page, login
 from conftest import ingest_examples
-from servers import free_port, wait_for_page, wait_for_port
-from test_page import SHOTS, Page
+from servers import serving
 
 pytestmark = pytest.mark.slow
 
@@ -59,57 +58,18 @@ def server(tmp_path_factory, e5_embeddings, e5_model_dir):
     users.grant("bob", GROUP_KB, "write")
     users.grant("carol", "default", "read")
 
-    port = free_port()
-    env = {**os.environ, "XUNSHI_HOME": str(settings.home), "XUNSHI_MODELS_DIR": str(e5_model_dir.parent)}
-    env.pop("XUNSHI_LLM_BASE_URL", None)
-    log = (root / "serve.log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "assistant", "serve", "--port", str(port)],
-                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    wait_for_port(process, port, 180, root / "serve.log")
-    wait_for_page(url, 60)
-    yield url, settings.home, env
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
+    with serving(settings.home, e5_model_dir.parent, root / "serve.log") as (url, env):
+        yield url, settings.home, env
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from test_page import BROWSER_ARGS, CHROMIUM
-
-    assert CHROMIUM, "Debian's chromium is needed for the page tests (./scripts/test.sh installs it)"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-        yield b
-        b.close()
+def signed_in(user: str, password: str | None = None):
+    """Log in as ``user`` when the page opens."""
+    return lambda page: login(page, user, password or PASSWORDS[user])
 
 
-class LoggedIn(Page):
-    """A browser context of its own (its own cookies), logged in as ``user``."""
-
-    def __init__(self, browser, url: str, user: str, password: str | None = None) -> None:
-        self.url = url
-        self.context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
-        self.page = self.context.new_page()
-        self.requests: list[str] = []
-        self.page.on("request", lambda r: self.requests.append(r.url))
-        self.page.goto(url)
-        self.login(user, password or PASSWORDS[user])
-        self.page.wait_for_selector("#question textarea", timeout=60_000)
-
-    def login(self, user: str, password: str) -> None:
-        login(self.page, user, password)
-
-
-def login(page, user: str, password: str) -> None:
-    """Fill in Gradio's login form and send it."""
-    page.locator("input[type=password]").wait_for(timeout=60_000)
-    page.locator("input").first.fill(user)
-    page.locator("input[type=password]").fill(password)
-    page.get_by_role("button", name="登录").click()
+def LoggedIn(browser, url: str, user: str) -> Page:
+    """A browser context of its own, logged in as ``user``."""
+    return Page(browser, url, signed_in(user))
 
 
 def documents_shown(page: Page) -> str:

@@ -9,29 +9,20 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
-from docx import Document
-
+from browsers import SHOTS, Page  # noqa: F401 (SHOTS: where screenshots go)
 from conftest import ingest_examples
-from servers import free_port, wait_for_page, wait_for_port
+from docx import Document
+from servers import serving
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).parents[2]
-SHOTS = ROOT / "tests" / "screenshots"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-BROWSER_ARGS = [
-    "--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--no-first-run", "--disable-default-apps", "--disable-domain-reliability", "--metrics-recording-only",
-    "--disable-client-side-phishing-detection", "--disable-features=Translate,OptimizationHints,MediaRouter",
-]
 XSS_TEXT = (
     "2022年县委巡察工作台账说明\n\n"
     "建立巡察整改销号台账制度，<script>window.__xss = 1</script>逐项对账销号。"
@@ -45,73 +36,14 @@ def server(tmp_path_factory, e5_embeddings, e5_model_dir):
     settings, store, indexer, folder = ingest_examples(root, e5_embeddings)
     (folder / "台账说明.txt").write_text(XSS_TEXT, encoding="utf-8")
     indexer.ingest([folder])
-    port = free_port()
-    env = {**os.environ, "XUNSHI_HOME": str(settings.home), "XUNSHI_MODELS_DIR": str(e5_model_dir.parent)}
-    env.pop("XUNSHI_LLM_BASE_URL", None)
     # The server's own temp folder and Gradio cache, to check that it leaves no Word file behind.
     (root / "tmp").mkdir()
-    env.update(TMPDIR=str(root / "tmp"), GRADIO_TEMP_DIR=str(root / "tmp" / "gradio"))
-    log = (root / "serve.log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "assistant", "serve", "--port", str(port)],
-                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    wait_for_port(process, port, 180, root / "serve.log")
-    wait_for_page(url, 60)
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
+    env = {"TMPDIR": str(root / "tmp"), "GRADIO_TEMP_DIR": str(root / "tmp" / "gradio")}
+    with serving(settings.home, e5_model_dir.parent, root / "serve.log", env) as (url, _):
+        yield url
     # Word files the page made (an uploaded .docx may stay in Gradio's upload cache).
     made = [p for p in (root / "tmp").rglob("*.docx") if "参考材料" in [x.text for x in Document(p).paragraphs]]
     assert not made and not list((root / "tmp").glob("xunshi-word-*")), "the server left Word files behind"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    assert CHROMIUM, "Debian's chromium is needed for the page tests (./scripts/test.sh installs it)"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-        yield b
-        b.close()
-
-
-class Page:
-    """A browser context on the app, recording every request it makes."""
-
-    def __init__(self, browser, url: str) -> None:
-        self.url = url
-        self.context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
-        self.page = self.context.new_page()
-        self.requests: list[str] = []
-        self.page.on("request", lambda r: self.requests.append(r.url))
-        self.page.goto(url)
-        self.page.wait_for_selector("#question textarea", timeout=60_000)
-
-    def ask(self, text: str, done: str = "来源|未找到") -> str:
-        before = self.page.locator("#chat .message").count()
-        self.page.fill("#question textarea", text)
-        self.page.click("#send")
-        self.page.wait_for_function(
-            """([before, pattern]) => {
-                const msgs = document.querySelectorAll('#chat .message');
-                return msgs.length >= before + 2 && new RegExp(pattern).test(msgs[msgs.length - 1].innerText);
-            }""", arg=[before, done], timeout=90_000)
-        return self.page.locator("#chat .message").last.inner_text()
-
-    def shot(self, name: str) -> None:
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-    def assert_offline(self) -> None:
-        own = urlparse(self.url).netloc
-        others = [u for u in self.requests if urlparse(u).scheme in ("http", "https", "ws", "wss")
-                  and urlparse(u).netloc != own]
-        assert self.requests and not others, others
-
-    def close(self) -> None:
-        self.context.close()
 
 
 @pytest.fixture
@@ -170,7 +102,7 @@ def test_draft_and_answer_download_as_word(page, tmp_path):
     name, paragraphs = download_word(page, "draft-docx", tmp_path / "draft.docx")
     assert name == "巡视整改.docx" and paragraphs[:2] == ["巡视整改", draft]
     sources = paragraphs[paragraphs.index("参考材料") + 1:]
-    assert sources and len(sources) == len(re.findall(r"^\[\d+\] ", chat, re.M))
+    assert sources and len(sources) == len(re.findall(r"^\[\d+\] ", chat, re.MULTILINE))
     for line in sources:  # the sources as the chat lists them: [n] title
         number, title = re.match(r"(\[\d+\]) (.+?)，", line).groups()
         assert f"{number} {title}" in chat

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.web import make_filters, render_answer, render_panel, safe_upload_name, source_choices
+from assistant.web import (
+    make_filters,
+    render_answer,
+    render_panel,
+    safe_upload_name,
+    source_choices,
+)
 
 
 def test_document_text_is_escaped_everywhere():
