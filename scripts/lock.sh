@@ -22,6 +22,6 @@ if [ ! -x .venv-lock/bin/pip-compile ]; then
 fi
 CUSTOM_COMPILE_COMMAND=./scripts/lock.sh .venv-lock/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
     --no-emit-index-url --no-emit-find-links --find-links "$TORCH_WHEELS" \
-    --constraint scripts/lock/torch-cpu.txt \
+    --constraint scripts/lock/constraints.txt \
     --output-file requirements.lock "$@" pyproject.toml scripts/lock/install-tools.in
 echo "lock: requirements.lock pins $(grep -cE '^[A-Za-z0-9]' requirements.lock) packages" >&2
