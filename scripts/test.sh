@@ -24,4 +24,6 @@ if ! command -v soffice >/dev/null 2>&1; then
         echo "test: the Word-file and .doc tests need LibreOffice: sudo apt-get install --no-install-recommends libreoffice-writer-nogui" >&2
     fi
 fi
-exec .venv/bin/python -m pytest -m "slow or not slow" "$@"
+# Two workers (pytest-xdist), each taking a whole test file at a time, so that a file's servers, browser and bundle
+# are set up once; XUNSHI_TEST_WORKERS=0 runs everything in this one process.
+exec .venv/bin/python -m pytest -m "slow or not slow" -n "${XUNSHI_TEST_WORKERS:-2}" --dist loadfile "$@"
