@@ -42,18 +42,13 @@ def cmd_kb_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_kb_remove(args: argparse.Namespace, settings: Settings) -> int:
     from assistant.cli import _record, _writer
-    from assistant.kbs import list_kbs, remove_kb
-    from vectorstore.knowledge_bases import DEFAULT_KB, check_name
+    from assistant.kbs import removable_chunks, remove_kb
+    from vectorstore.knowledge_bases import check_name
 
     name = check_name(args.name)
-    if name == DEFAULT_KB:
-        raise UsageError("the default knowledge base cannot be removed: remove its documents with "
-                         "`xunshi docs remove DOC_ID`")
-    known = {kb.name: kb for kb in list_kbs(settings)}
-    if name not in known:
-        raise UsageError(f"no knowledge base named '{name}' (there are: {', '.join(known)})")
+    held = removable_chunks(settings, name)  # default and unknown names refused before anything is asked
     if not args.yes:
-        _confirm(name, known[name].chunks)
+        _confirm(name, held)
     with _writer(settings, args) as writer, writer.changing():
         chunks = remove_kb(settings, name)
     _record(settings, "kb_remove", [name], detail={"chunks": chunks})

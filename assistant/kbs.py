@@ -34,6 +34,13 @@ def create_kb(settings: Settings, name: str, description: str = "", client: Any 
                                  description)
 
 
+def removable_chunks(settings: Settings, name: str, client: Any | None = None) -> int:
+    """How many chunks removing ``name`` would delete (UsageError for ``default`` or an unknown name)."""
+    from vectorstore.knowledge_bases import removable_chunks as count
+
+    return count(client or services.build_chroma_client(settings), settings.collection, name)
+
+
 def remove_kb(settings: Settings, name: str, client: Any | None = None) -> int:
     """Delete a knowledge base, its chunks, sentences and lexical cache; returns how many chunks it held."""
     from vectorstore.knowledge_bases import collection_name, remove_knowledge_base

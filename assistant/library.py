@@ -74,7 +74,8 @@ class Library:
         """One retriever over those of ``kbs`` that hold anything; None when none does."""
         from vectorstore.multi import combined
 
-        parts = [self.shelf(kb).retriever for kb in kbs if self.shelf(kb).store.count()]
+        shelves = [self.shelf(kb) for kb in kbs]
+        parts = [shelf.retriever for shelf in shelves if shelf.store.count()]
         return combined(parts) if parts else None
 
     def answerer(self, kbs: list[str]) -> Answerer | None:

@@ -222,14 +222,15 @@ def build_app(services: Services) -> Any:
 
     def status_text(request: gr.Request) -> str:
         kbs = readable(request)
-        docs = library.documents(kbs)
+        return status_of(kbs, library.documents(kbs), user_of(request))
+
+    def status_of(kbs: list[str], documents: list[tuple[str, Any]], who: str | None) -> str:
         chunks = sum(library.shelf(kb).store.count() for kb in kbs)
-        who = user_of(request)
         return ((f"**用户**：{esc(who)}（[退出登录](/logout)）  \n" if who else "")
                 + f"**嵌入模型**：{s.embeddings.model_name}（{s.embeddings.dimension} 维，查询引擎 {s.embeddings.query_engine}）  \n"
                 f"**大模型**：{llm_status(s.settings)}  \n"
                 f"**可读知识库**：{esc('、'.join(kbs)) or '无'}  \n"
-                f"**文档**：{len(docs)} 篇，**片段**：{chunks} 个")
+                f"**文档**：{len(documents)} 篇，**片段**：{chunks} 个")
 
     def chosen(picked: list[str] | None, request: gr.Request) -> list[str]:
         """The knowledge bases a question goes to: those picked that the user may read (all of theirs
@@ -470,7 +471,7 @@ def build_app(services: Services) -> Any:
                               for kb in library.listing() if kb.name in kbs)
         return (gr.update(choices=labels), gr.update(choices=deletable), documents_table(documents),
                 gr.update(choices=kbs), gr.update(choices=mine, value=target if target in mine else (mine or [None])[0]),
-                gr.update(visible=admin), gr.update(choices=terms_of(kbs)), listing, status_text(request),
+                gr.update(visible=admin), gr.update(choices=terms_of(kbs)), listing, status_of(kbs, documents, user_of(request)),
                 gr.update(visible=bool(mine)),
                 gr.update(choices=[kb for kb in library.names() if kb != "default"] if admin else []))
 

@@ -134,8 +134,8 @@ def create_knowledge_base(client: Any, base: str, name: str, description: str = 
     return KnowledgeBase(name, collection, description, created, 0)
 
 
-def remove_knowledge_base(client: Any, base: str, name: str) -> int:
-    """Delete a knowledge base, its chunks and their sentences; returns how many chunks it held.
+def removable_chunks(client: Any, base: str, name: str) -> int:
+    """How many chunks removing knowledge base ``name`` would delete.
 
     Raises:
         UsageError: ``default`` (it is the deployment's own; remove its documents instead) or an
@@ -146,8 +146,17 @@ def remove_knowledge_base(client: Any, base: str, name: str) -> int:
                          "`xunshi docs remove DOC_ID`")
     if not knowledge_base_exists(client, base, name):
         raise UsageError(unknown_message(client, base, name))
+    return _collection(client, collection_name(base, name)).count()
+
+
+def remove_knowledge_base(client: Any, base: str, name: str) -> int:
+    """Delete a knowledge base, its chunks and their sentences; returns how many chunks it held.
+
+    Raises:
+        UsageError: as ``removable_chunks``.
+    """
+    chunks = removable_chunks(client, base, name)
     collection = collection_name(base, name)
-    chunks = _collection(client, collection).count()
     for target in (sentence_collection_name(collection), collection):
         try:
             client.delete_collection(target)
